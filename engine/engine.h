@@ -1,0 +1,142 @@
+// The inference engine's public interface: plain C++ types only (no LibTorch,
+// no protobuf). One loop thread owns the model and the device; every method
+// here is thread-safe and talks to it through queues.
+#ifndef LORAPLEX_ENGINE_ENGINE_H_
+#define LORAPLEX_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/config/model_config.h"
+#include "engine/generation_types.h"
+#include "engine/lora/lora_adapter.h"
+
+namespace loraplex::engine {
+
+struct EngineOptions {
+  std::string model_dir;           // Hugging Face model directory.
+  std::string device = "auto";     // "cpu", "cuda", "cuda:N" or "auto".
+  // "float32", "float16", "bfloat16" or "auto" (float32 on CPU, bfloat16 on
+  // CUDA).
+  std::string dtype = "auto";
+  int32_t max_batch_size = 32;     // Sequences decoded together per step.
+  // Tokens of KV cache per sequence (prompt + output). 0 = the model's
+  // max_position_embeddings, capped at 4096.
+  int32_t max_seq_len = 0;
+  // Prompt tokens processed per step across all sequences; long prompts are
+  // prefilled in chunks so running decodes keep moving.
+  int32_t max_prefill_tokens = 512;
+  int32_t max_resident_adapters = 16;  // Device slots (LRU).
+  int32_t max_host_adapters = 64;      // Host-memory LRU tier behind them.
+  int32_t max_lora_rank = 64;          // Larger adapters are refused.
+  int32_t max_queued_requests = 1024;  // Submit -> RESOURCE_EXHAUSTED beyond.
+  int32_t max_queued_per_tenant = 0;   // 0 = no per-tenant bound.
+  int32_t num_threads = 0;             // CPU intra-op threads; 0 = all cores.
+};
+
+// Observes engine activity for metrics. Called on engine threads; every
+// method must be cheap and must not call back into the Engine.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // One forward step: rows in the batch, distinct adapters among them (base
+  // counts as none), prompt and decode tokens processed, wall time.
+  virtual void OnStep(int32_t batch_rows, int32_t distinct_adapters,
+                      int32_t prefill_tokens, int32_t decode_tokens,
+                      absl::Duration duration) {}
+  enum class CacheOutcome { kDeviceHit, kHostHit, kMiss };
+  virtual void OnAdapterLookup(CacheOutcome outcome) {}
+  // An adapter was read from disk and validated (kMiss), or copied from the
+  // host tier to a device slot.
+  virtual void OnAdapterLoaded(bool from_disk, absl::Duration duration) {}
+  virtual void OnAdapterEvicted(bool from_device) {}
+};
+
+struct EngineStats {
+  int64_t queued_requests = 0;
+  int64_t running_sequences = 0;
+  int64_t kv_slots_in_use = 0;
+  int64_t kv_slots_total = 0;
+  int64_t resident_adapters_device = 0;
+  int64_t resident_adapters_host = 0;
+  int64_t registered_adapters = 0;
+  int64_t steps = 0;
+  int64_t generated_tokens = 0;
+  int64_t adapter_device_hits = 0;
+  int64_t adapter_host_hits = 0;
+  int64_t adapter_misses = 0;
+  int64_t adapter_evictions = 0;
+};
+
+// What the engine runs on, for start-up logs and the API.
+struct ModelInfo {
+  ModelConfig config;
+  std::string device;  // "cpu" / "cuda:0"
+  std::string dtype;   // "float32" / ...
+  int32_t max_seq_len = 0;
+  bool has_tokenizer = false;
+};
+
+class Engine {
+ public:
+  // Loads the model (and its tokenizer when the directory has one) onto the
+  // device and starts the loop thread.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const EngineOptions& options, EngineObserver* observer = nullptr);
+
+  // Cancels everything still running and joins the loop.
+  virtual ~Engine() = default;
+
+  // Queues a request. On success the callback receives events until one has
+  // finished=true; on error it is never called. Errors: INVALID_ARGUMENT
+  // (empty/over-long prompt, bad sampling values, out-of-vocabulary ids, no
+  // tokenizer for a text prompt), NOT_FOUND (unregistered adapter id),
+  // RESOURCE_EXHAUSTED (queue full), UNAVAILABLE (shutting down).
+  virtual absl::StatusOr<RequestId> Submit(GenerationRequest request,
+                                           GenerationCallback callback) = 0;
+  // The request leaves its batch at the next step boundary and finishes with
+  // kCancelled; unknown or finished ids are ignored.
+  virtual void Cancel(RequestId id) = 0;
+
+  // Makes an adapter directory available under `adapter_id` (cheap: nothing
+  // is read until a request uses it or LoadAdapter is called). ALREADY_EXISTS
+  // if the id is taken.
+  virtual absl::Status RegisterAdapter(const std::string& adapter_id,
+                                       const std::string& adapter_dir) = 0;
+  // Forgets the id: new requests get NOT_FOUND, running ones finish, then
+  // its device slot and host copy are freed. NOT_FOUND if unknown.
+  virtual absl::Status UnregisterAdapter(const std::string& adapter_id) = 0;
+  // Reads and validates the adapter if needed and copies it into a device
+  // slot; blocks until it is resident (or failed). Validation errors are
+  // INVALID_ARGUMENT; RESOURCE_EXHAUSTED when every slot is pinned.
+  virtual absl::Status LoadAdapter(const std::string& adapter_id) = 0;
+  // Drops the adapter from the device (and host) cache if it is not in use.
+  virtual absl::Status EvictAdapter(const std::string& adapter_id) = 0;
+
+  // Validates an adapter directory against this engine's base model and
+  // limits without registering it. INVALID_ARGUMENT with the reason.
+  virtual absl::StatusOr<LoraAdapterSummary> ValidateAdapter(
+      const std::string& adapter_dir) const = 0;
+
+  // Tokenizer access (FAILED_PRECONDITION when the model has none).
+  virtual absl::StatusOr<std::vector<int32_t>> Tokenize(
+      const std::string& text, bool add_special_tokens) const = 0;
+  virtual absl::StatusOr<std::string> Detokenize(
+      const std::vector<int32_t>& ids) const = 0;
+
+  // Stops accepting requests, lets running and queued ones finish for up to
+  // `grace`, then cancels the rest. Returns when nothing is in flight.
+  virtual void Shutdown(absl::Duration grace) = 0;
+
+  virtual EngineStats Stats() const = 0;
+  virtual const ModelInfo& model_info() const = 0;
+};
+
+}  // namespace loraplex::engine
+
+#endif  // LORAPLEX_ENGINE_ENGINE_H_
