@@ -18,21 +18,38 @@ if(NOT TARGET loraplex::re2)
     IMPORTED_LOCATION ${RE2_LIBRARY}
     INTERFACE_INCLUDE_DIRECTORIES ${RE2_INCLUDE_DIR})
 endif()
-find_path(SENTENCEPIECE_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
-find_library(SENTENCEPIECE_LIBRARY sentencepiece REQUIRED)
-if(NOT TARGET loraplex::sentencepiece)
-  add_library(loraplex::sentencepiece UNKNOWN IMPORTED)
-  set_target_properties(loraplex::sentencepiece PROPERTIES
-    IMPORTED_LOCATION ${SENTENCEPIECE_LIBRARY}
-    INTERFACE_INCLUDE_DIRECTORIES ${SENTENCEPIECE_INCLUDE_DIR})
-endif()
-
 if(NOT LORAPLEX_SANITIZE)
   # LibTorch: linked PRIVATE by loraplex_engine only (see engine/CMakeLists.txt).
   find_package(Torch REQUIRED)
   find_package(Protobuf REQUIRED)
   find_package(gRPC CONFIG REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
+endif()
+
+find_path(SENTENCEPIECE_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
+find_library(SENTENCEPIECE_LIBRARY sentencepiece REQUIRED)
+if(NOT TARGET loraplex::sentencepiece)
+  add_library(loraplex::sentencepiece INTERFACE IMPORTED)
+  set_target_properties(loraplex::sentencepiece PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES ${SENTENCEPIECE_INCLUDE_DIR})
+  if(NOT LORAPLEX_SANITIZE)
+    # Debian's libsentencepiece carries its own copy of protobuf-lite and
+    # exports those symbols. When libprotobuf.so arrives later (through
+    # LibTorch or gRPC), the dynamic linker binds libprotobuf's own start-up
+    # code to sentencepiece's copies and the process crashes before main().
+    # Link options precede every object and library on the link line, so
+    # naming libprotobuf here (exempt from --as-needed, which would drop it
+    # that early) puts the real library first in symbol lookup.
+    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_OPTIONS
+      "LINKER:--push-state,--no-as-needed"
+      "$<TARGET_FILE:protobuf::libprotobuf>"
+      "LINKER:--pop-state")
+    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_LIBRARIES
+      ${SENTENCEPIECE_LIBRARY})
+  else()
+    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_LIBRARIES
+      ${SENTENCEPIECE_LIBRARY})
+  endif()
 endif()
 
 if(LORAPLEX_BUILD_TESTS)

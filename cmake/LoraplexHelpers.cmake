@@ -37,7 +37,13 @@ function(loraplex_add_test name)
   target_compile_definitions(${name} PRIVATE
     LORAPLEX_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data"
     LORAPLEX_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # An empty LABELS value would swallow the next key, so the property list is
+  # built only from what was given.
+  set(props TIMEOUT ${T_TIMEOUT})
+  if(T_LABELS)
+    list(APPEND props LABELS "${T_LABELS}")
+  endif()
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+    PROPERTIES ${props})
 endfunction()

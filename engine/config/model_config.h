@@ -38,16 +38,16 @@ struct ModelConfig {
   int64_t num_hidden_layers = 0;
   int64_t num_attention_heads = 0;
   int64_t num_key_value_heads = 0;  // == heads (MHA), 1 (MQA), else GQA
-  int64_t head_dim = 0;  // config's head_dim, else hidden / heads
+  int64_t head_dim = 0;             // config's head_dim, else hidden / heads
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;  // lm_head shares embed_tokens.weight
-  bool qkv_bias = false;   // q/k/v projections carry a bias (Qwen2; Llama
-                           // with attention_bias)
-  bool o_bias = false;     // o_proj carries a bias (Llama attention_bias)
-  bool mlp_bias = false;   // gate/up/down carry a bias (Llama mlp_bias)
+  bool qkv_bias = false;  // q/k/v projections carry a bias (Qwen2; Llama
+                          // with attention_bias)
+  bool o_bias = false;    // o_proj carries a bias (Llama attention_bias)
+  bool mlp_bias = false;  // gate/up/down carry a bias (Llama mlp_bias)
   // Mistral's sliding-window attention: a query at position p sees keys at
   // positions > p - sliding_window. Unset = full causal attention.
   std::optional<int64_t> sliding_window;
@@ -71,10 +71,12 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 enum class LinearKind { kQ, kK, kV, kO, kGate, kUp, kDown };
 inline constexpr int kNumLinearKinds = 7;
 
-// "q_proj", "k_proj", ..., "down_proj".
-std::string_view LinearKindName(LinearKind kind);
+// "q_proj", "k_proj", ..., "down_proj". (const char*, not string_view:
+// Debian's Abseil has its own string_view that StrCat does not take from
+// std::string_view.)
+const char* LinearKindName(LinearKind kind);
 // "self_attn" for q/k/v/o, "mlp" for gate/up/down.
-std::string_view LinearKindParent(LinearKind kind);
+const char* LinearKindParent(LinearKind kind);
 // Parses "q_proj" etc.; nullopt for anything else.
 std::optional<LinearKind> LinearKindFromName(std::string_view name);
 

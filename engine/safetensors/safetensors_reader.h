@@ -25,7 +25,7 @@ enum class TensorDType { kF32, kF16, kBF16 };
 // Bytes per element (4 or 2).
 size_t TensorDTypeSize(TensorDType dtype);
 // The safetensors spelling: "F32", "F16", "BF16".
-std::string_view TensorDTypeName(TensorDType dtype);
+const char* TensorDTypeName(TensorDType dtype);
 
 struct TensorInfo {
   std::string name;
@@ -45,6 +45,8 @@ struct SafetensorsLimits {
 
 // One validated safetensors file. Immutable after Open(); tensor bytes stay
 // valid for the object's lifetime. Safe to read from several threads.
+// The file is memory-mapped: it must not be truncated or rewritten in place
+// while open (replace it by rename, as SafetensorsWriter does).
 class SafetensorsFile {
  public:
   // Maps `path` and validates: file at least 8 bytes; header length bounded
@@ -53,6 +55,8 @@ class SafetensorsFile {
   // data area with end - begin == numel * dtype size; entries do not overlap
   // and cover the data area without holes; no duplicate names. The optional
   // "__metadata__" entry must map strings to strings.
+  // Errors start with `path`: NOT_FOUND for a missing file, the errno's code
+  // for other open/mmap failures, INVALID_ARGUMENT for bad content.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(
       const std::string& path, const SafetensorsLimits& limits = {});
 
@@ -68,7 +72,9 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const {
     return metadata_;
   }
-  // The raw little-endian bytes of `tensor`, which must come from this file.
+  // The raw little-endian bytes of `tensor`, which must come from this file
+  // (an empty span if it lies outside the mapping). Not necessarily aligned
+  // to the element size: read with memcpy or ConvertToFloat32.
   absl::Span<const uint8_t> Data(const TensorInfo& tensor) const;
 
  private:
@@ -86,7 +92,9 @@ class SafetensorsFile {
 // `model.safetensors.index.json` ("weight_map": tensor name -> shard file).
 // Every shard is opened (and so validated) up front; a tensor the index names
 // but its shard lacks, a shard path that leaves the directory, and a tensor
-// present in two shards are errors.
+// present in two shards are errors, and so is a shard tensor the index does
+// not list. model.safetensors wins when both exist; NOT_FOUND, naming both
+// files, when neither does.
 class SafetensorsCheckpoint {
  public:
   static absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> Open(
@@ -94,6 +102,7 @@ class SafetensorsCheckpoint {
 
   // nullptr when absent. The pointer stays valid for the checkpoint's life.
   const TensorInfo* Find(std::string_view name) const;
+  // The bytes of a tensor Find() returned (see SafetensorsFile::Data).
   absl::Span<const uint8_t> Data(const TensorInfo& tensor) const;
   // Every tensor name, sorted.
   std::vector<std::string> TensorNames() const;

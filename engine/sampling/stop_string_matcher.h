@@ -9,6 +9,13 @@
 
 namespace loraplex::engine {
 
+// Push() emits everything except (a) the longest tail of the text so far that
+// is the beginning of some stop string (at most longest stop - 1 bytes),
+// moved back to a UTF-8 character boundary, and (b) a character at the very
+// end whose UTF-8 bytes have not all arrived yet, so emitted text never ends
+// inside a character. When stop strings match in overlapping places, the
+// one that starts earliest in the text wins. Empty stop strings are ignored.
+// Not thread-safe; one per sequence.
 class StopStringMatcher {
  public:
   explicit StopStringMatcher(std::vector<std::string> stop_strings);
@@ -24,6 +31,10 @@ class StopStringMatcher {
   std::string Flush();
 
  private:
+  // Length of the longest suffix of pending_ that is a proper prefix of a
+  // stop string.
+  size_t LongestPartialStop() const;
+
   std::vector<std::string> stops_;
   size_t max_stop_len_ = 0;
   std::string pending_;

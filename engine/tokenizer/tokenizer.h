@@ -23,7 +23,10 @@ class Tokenizer {
   // Loads <dir>/tokenizer.json when present and supported, else
   // <dir>/tokenizer.model. <dir>/tokenizer_config.json, when present, may set
   // add_bos_token/add_eos_token and the special tokens' text.
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& dir);
+  // NOT_FOUND when <dir> has neither file; INVALID_ARGUMENT (naming the
+  // file and the unsupported component or bad field) when none loads.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(
+      const std::string& dir);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromHfJson(
       std::string_view tokenizer_json);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromSentencePieceFile(
@@ -37,6 +40,7 @@ class Tokenizer {
   virtual std::string Decode(absl::Span<const int32_t> ids,
                              bool skip_special_tokens) const = 0;
 
+  // One past the largest token id (model vocabulary and added tokens).
   virtual int32_t vocab_size() const = 0;
   virtual bool IsSpecial(int32_t id) const = 0;
   virtual std::optional<int32_t> TokenToId(std::string_view token) const = 0;
@@ -58,6 +62,10 @@ class IncrementalDetokenizer {
   std::string Flush();
 
  private:
+  // Decodes the window and returns the text that became final (all of the
+  // rest when `flush`); see Note [Incremental detokenization].
+  std::string TakeText(bool flush);
+
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
   std::vector<int32_t> ids_;

@@ -1,0 +1,266 @@
+// Engine-level decode throughput: a random-weight Llama of a given geometry,
+// B rows decoding together, measured three ways:
+//   base        every row on the base model;
+//   multi_lora  rows spread over N distinct adapters in ONE batch (the
+//               slot-gathered LoRA path);
+//   per_adapter the same rows served as N separate batches, one per adapter
+//               (what a server without heterogeneous batching must do).
+// Prints one JSON object. Run with --help for the flags.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "engine/runtime/host_adapter.h"
+#include "engine/runtime/kv_cache.h"
+#include "engine/runtime/llama_model.h"
+#include "engine/runtime/lora_bank.h"
+#include "engine/runtime/torch_utils.h"
+#include "nlohmann/json.hpp"
+
+namespace loraplex::engine {
+namespace {
+
+struct BenchOptions {
+  int64_t hidden = 1024, layers = 8, heads = 16, kv_heads = 4;
+  int64_t intermediate = 2816, vocab = 32000;
+  int64_t batch = 16, adapters = 16, rank = 16;
+  std::string targets = "q_proj,k_proj,v_proj,o_proj";
+  int64_t context = 128;  // Tokens already in each row's KV cache.
+  int64_t steps = 32;     // Timed decode steps per configuration.
+  int64_t repeats = 3;    // Best of.
+  int64_t threads = 0;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+};
+
+ModelConfig MakeConfig(const BenchOptions& o) {
+  ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.model_type = "llama";
+  c.vocab_size = o.vocab;
+  c.hidden_size = o.hidden;
+  c.intermediate_size = o.intermediate;
+  c.num_hidden_layers = o.layers;
+  c.num_attention_heads = o.heads;
+  c.num_key_value_heads = o.kv_heads;
+  c.head_dim = o.hidden / o.heads;
+  c.max_position_embeddings = 4096;
+  return c;
+}
+
+std::map<std::string, torch::Tensor> RandomWeights(const ModelConfig& c) {
+  std::map<std::string, torch::Tensor> w;
+  auto rnd = [](std::vector<int64_t> shape) {
+    return torch::randn(shape) * 0.02;
+  };
+  const int64_t q = c.num_attention_heads * c.head_dim;
+  const int64_t kv = c.num_key_value_heads * c.head_dim;
+  w["model.embed_tokens.weight"] = rnd({c.vocab_size, c.hidden_size});
+  w["lm_head.weight"] = rnd({c.vocab_size, c.hidden_size});
+  w["model.norm.weight"] = torch::ones({c.hidden_size});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    w[p + "input_layernorm.weight"] = torch::ones({c.hidden_size});
+    w[p + "post_attention_layernorm.weight"] = torch::ones({c.hidden_size});
+    w[p + "self_attn.q_proj.weight"] = rnd({q, c.hidden_size});
+    w[p + "self_attn.k_proj.weight"] = rnd({kv, c.hidden_size});
+    w[p + "self_attn.v_proj.weight"] = rnd({kv, c.hidden_size});
+    w[p + "self_attn.o_proj.weight"] = rnd({c.hidden_size, q});
+    w[p + "mlp.gate_proj.weight"] = rnd({c.intermediate_size, c.hidden_size});
+    w[p + "mlp.up_proj.weight"] = rnd({c.intermediate_size, c.hidden_size});
+    w[p + "mlp.down_proj.weight"] = rnd({c.hidden_size, c.intermediate_size});
+  }
+  return w;
+}
+
+std::shared_ptr<const HostAdapter> RandomAdapter(
+    const ModelConfig& c, const std::vector<LinearKind>& kinds, int64_t rank,
+    torch::Dtype dtype) {
+  std::vector<HostLoraModule> modules;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    for (LinearKind kind : kinds) {
+      const LinearShape s = LinearShapeOf(c, kind);
+      HostLoraModule m;
+      m.layer = l;
+      m.kind = kind;
+      m.rank = rank;
+      m.a = (torch::randn({rank, s.in_features}) * 0.02).to(dtype);
+      m.b_scaled = (torch::randn({s.out_features, rank}) * 0.02).to(dtype);
+      modules.push_back(std::move(m));
+    }
+  }
+  return HostAdapter::FromModules(std::move(modules));
+}
+
+// Decodes `steps` tokens for `rows` (all at position `context`), returns
+// seconds.
+double TimeDecode(const LlamaModel& model, KvCache& kv, const LoraBank* bank,
+                  std::vector<ForwardRow> rows, int64_t steps) {
+  std::vector<int32_t> tokens(rows.size(), 1);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < steps; ++s) {
+    torch::Tensor logits = model.Forward(tokens, rows, kv, bank);
+    torch::Tensor next = logits.argmax(-1).to(torch::kCPU);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      tokens[r] = static_cast<int32_t>(next[r].item<int64_t>());
+      rows[r].start_pos += 1;
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+int Run(const BenchOptions& o) {
+  c10::InferenceMode guard;
+  if (o.threads > 0) at::set_num_threads(static_cast<int>(o.threads));
+  torch::manual_seed(0);
+  const ModelConfig config = MakeConfig(o);
+  auto device = ParseDevice(o.device);
+  if (!device.ok()) {
+    std::cerr << device.status() << "\n";
+    return 1;
+  }
+  auto dtype = ParseDtype(o.dtype, *device);
+  if (!dtype.ok()) {
+    std::cerr << dtype.status() << "\n";
+    return 1;
+  }
+  const int64_t max_len = o.context + o.steps + 1;
+  auto model = LlamaModel::FromTensors(config, RandomWeights(config), *device,
+                                       *dtype, max_len);
+  if (!model.ok()) {
+    std::cerr << model.status() << "\n";
+    return 1;
+  }
+  std::vector<LinearKind> kinds;
+  for (absl::string_view name : absl::StrSplit(o.targets, ',')) {
+    auto kind = LinearKindFromName(std::string(name));
+    if (!kind) {
+      std::cerr << "unknown target " << name << "\n";
+      return 2;
+    }
+    kinds.push_back(*kind);
+  }
+  LoraBank bank(config, o.adapters, o.rank, *device, *dtype);
+  for (int64_t a = 0; a < o.adapters; ++a) {
+    bank.Load(a, *RandomAdapter(config, kinds, o.rank, *dtype));
+  }
+  KvCache kv(config, o.batch, max_len, *device, *dtype);
+  // Fill every row's cache with `context` tokens once (values are
+  // irrelevant to the timing, positions are not).
+  {
+    std::vector<int32_t> tokens;
+    std::vector<ForwardRow> rows;
+    for (int64_t r = 0; r < o.batch; ++r) {
+      for (int64_t t = 0; t < o.context; ++t) tokens.push_back((r + t) % 100);
+      rows.push_back(ForwardRow{r, 0, o.context, -1, false});
+    }
+    (*model)->Forward(tokens, rows, kv, nullptr);
+  }
+  auto rows_for = [&](bool with_lora) {
+    std::vector<ForwardRow> rows;
+    for (int64_t r = 0; r < o.batch; ++r) {
+      rows.push_back(ForwardRow{r, o.context, 1,
+                                with_lora ? r % o.adapters : -1, true});
+    }
+    return rows;
+  };
+  auto best_of = [&](auto&& fn) {
+    double best = 1e30;
+    fn();  // Warm-up.
+    for (int64_t i = 0; i < o.repeats; ++i) best = std::min(best, fn());
+    return best;
+  };
+  const double tokens = static_cast<double>(o.batch * o.steps);
+  const double base_s = best_of(
+      [&] { return TimeDecode(**model, kv, nullptr, rows_for(false), o.steps); });
+  const double multi_s = best_of(
+      [&] { return TimeDecode(**model, kv, &bank, rows_for(true), o.steps); });
+  const double per_adapter_s = best_of([&] {
+    double total = 0;
+    const std::vector<ForwardRow> all = rows_for(true);
+    for (int64_t a = 0; a < o.adapters; ++a) {
+      std::vector<ForwardRow> group;
+      for (const ForwardRow& row : all) {
+        if (row.lora_slot == a) group.push_back(row);
+      }
+      if (!group.empty()) total += TimeDecode(**model, kv, &bank, group, o.steps);
+    }
+    return total;
+  });
+  nlohmann::json out;
+  out["benchmark"] = "engine_decode";
+  out["geometry"] = {{"hidden", o.hidden},     {"layers", o.layers},
+                     {"heads", o.heads},       {"kv_heads", o.kv_heads},
+                     {"intermediate", o.intermediate}, {"vocab", o.vocab}};
+  out["batch"] = o.batch;
+  out["adapters"] = o.adapters;
+  out["rank"] = o.rank;
+  out["targets"] = o.targets;
+  out["context"] = o.context;
+  out["steps"] = o.steps;
+  out["device"] = device->str();
+  out["dtype"] = o.dtype;
+  out["threads"] = at::get_num_threads();
+  out["tokens_per_s"] = {{"base", tokens / base_s},
+                         {"multi_lora", tokens / multi_s},
+                         {"per_adapter_batches", tokens / per_adapter_s}};
+  out["ratio_multi_vs_base"] = base_s / multi_s;
+  out["ratio_multi_vs_per_adapter"] = per_adapter_s / multi_s;
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace loraplex::engine
+
+int main(int argc, char** argv) {
+  loraplex::engine::BenchOptions o;
+  std::map<std::string, int64_t*> ints = {
+      {"hidden", &o.hidden},     {"layers", &o.layers},
+      {"heads", &o.heads},       {"kv-heads", &o.kv_heads},
+      {"intermediate", &o.intermediate}, {"vocab", &o.vocab},
+      {"batch", &o.batch},       {"adapters", &o.adapters},
+      {"rank", &o.rank},         {"context", &o.context},
+      {"steps", &o.steps},       {"repeats", &o.repeats},
+      {"threads", &o.threads}};
+  std::map<std::string, std::string*> strings = {
+      {"targets", &o.targets}, {"device", &o.device}, {"dtype", &o.dtype}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help") {
+      std::cout << "engine_decode_bench [--NAME VALUE ...]\n  integers:";
+      for (const auto& [name, p] : ints) std::cout << " --" << name << "=" << *p;
+      std::cout << "\n  strings:";
+      for (const auto& [name, p] : strings) std::cout << " --" << name << "=" << *p;
+      std::cout << "\n";
+      return 0;
+    }
+    std::string name = arg.rfind("--", 0) == 0 ? arg.substr(2) : arg;
+    std::string value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    }
+    if (auto it = ints.find(name); it != ints.end()) {
+      if (!absl::SimpleAtoi(value, it->second)) {
+        std::cerr << "--" << name << " needs an integer\n";
+        return 2;
+      }
+    } else if (auto st = strings.find(name); st != strings.end()) {
+      *st->second = value;
+    } else {
+      std::cerr << "unknown flag " << arg << " (see --help)\n";
+      return 2;
+    }
+  }
+  return loraplex::engine::Run(o);
+}

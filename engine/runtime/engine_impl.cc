@@ -1,0 +1,488 @@
+// EngineImpl: construction, the thread-safe public API, and the loop's
+// control flow. The step itself is in engine_step.cc.
+#include "engine/runtime/engine_impl.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/common/logging.h"
+#include "engine/common/status_macros.h"
+#include "engine/runtime/torch_utils.h"
+
+namespace loraplex::engine {
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const EngineOptions& options, EngineObserver* observer) {
+  return EngineImpl::Create(options, observer);
+}
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone:
+      return "none";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+
+absl::Status ValidateOptions(const EngineOptions& o) {
+  auto positive = [](const char* name, int64_t v) -> absl::Status {
+    if (v < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at least 1 (got ", v, ")"));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(positive("max_batch_size", o.max_batch_size));
+  RETURN_IF_ERROR(positive("max_prefill_tokens", o.max_prefill_tokens));
+  RETURN_IF_ERROR(positive("max_resident_adapters", o.max_resident_adapters));
+  RETURN_IF_ERROR(positive("max_host_adapters", o.max_host_adapters));
+  RETURN_IF_ERROR(positive("max_lora_rank", o.max_lora_rank));
+  RETURN_IF_ERROR(positive("max_queued_requests", o.max_queued_requests));
+  if (o.max_seq_len < 0 || o.num_threads < 0 || o.max_queued_per_tenant < 0) {
+    return absl::InvalidArgumentError(
+        "max_seq_len, num_threads and max_queued_per_tenant must be >= 0");
+  }
+  if (o.model_dir.empty()) {
+    return absl::InvalidArgumentError("no model directory given");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+EngineImpl::EngineImpl(const EngineOptions& options, EngineObserver* observer)
+    : options_(options), observer_(observer) {}
+
+absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
+    const EngineOptions& options, EngineObserver* observer) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  std::unique_ptr<EngineImpl> engine(new EngineImpl(options, observer));
+  ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(options.model_dir));
+  try {
+    ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(options.device));
+    ASSIGN_OR_RETURN(const torch::Dtype dtype,
+                     ParseDtype(options.dtype, device));
+    int64_t max_seq_len = options.max_seq_len;
+    if (max_seq_len == 0) {
+      max_seq_len = std::min<int64_t>(config.max_position_embeddings, 4096);
+    } else if (max_seq_len > config.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "max_seq_len ", max_seq_len, " exceeds the model's ",
+          "max_position_embeddings ", config.max_position_embeddings));
+    }
+    ASSIGN_OR_RETURN(auto checkpoint,
+                     SafetensorsCheckpoint::Open(options.model_dir));
+    ASSIGN_OR_RETURN(engine->model_, LlamaModel::Load(config, *checkpoint,
+                                                      device, dtype,
+                                                      max_seq_len));
+    auto tokenizer = Tokenizer::Load(options.model_dir);
+    if (tokenizer.ok()) {
+      engine->tokenizer_ = *std::move(tokenizer);
+    } else if (!absl::IsNotFound(tokenizer.status())) {
+      return tokenizer.status();
+    }
+    engine->eos_ids_ = config.eos_token_ids;
+    if (engine->eos_ids_.empty() && engine->tokenizer_ &&
+        engine->tokenizer_->eos_token_id()) {
+      engine->eos_ids_.push_back(*engine->tokenizer_->eos_token_id());
+    }
+    engine->kv_cache_ = std::make_unique<KvCache>(
+        config, options.max_batch_size, max_seq_len, device, dtype);
+    engine->lora_bank_ = std::make_unique<LoraBank>(
+        config, options.max_resident_adapters, options.max_lora_rank, device,
+        dtype);
+    AdapterCache::Options cache_options;
+    cache_options.device_slots = options.max_resident_adapters;
+    cache_options.host_capacity = options.max_host_adapters;
+    cache_options.validation.max_rank = options.max_lora_rank;
+    EngineImpl* raw = engine.get();
+    engine->adapters_ = std::make_unique<AdapterCache>(
+        cache_options, config, dtype, engine->lora_bank_.get(), observer,
+        [raw] { raw->Wake(); });
+    engine->info_.config = config;
+    engine->info_.device = device.str();
+    engine->info_.dtype = DtypeName(dtype);
+    engine->info_.max_seq_len = static_cast<int32_t>(max_seq_len);
+    engine->info_.has_tokenizer = engine->tokenizer_ != nullptr;
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "creating the engine");
+  }
+  engine->loop_ = std::thread([raw = engine.get()] { raw->LoopMain(); });
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+EngineImpl::~EngineImpl() {
+  Shutdown(absl::ZeroDuration());
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    wake_ = true;
+    wake_cv_.Signal();
+  }
+  if (loop_.joinable()) loop_.join();
+  // Join the loader before mu_ goes: its completion callback locks mu_.
+  adapters_.reset();
+}
+
+void EngineImpl::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  wake_cv_.Signal();
+}
+
+absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
+    RequestId id, GenerationRequest request,
+    GenerationCallback callback) const {
+  RETURN_IF_ERROR(ValidateSamplingParams(request.sampling));
+  const StoppingParams& stopping = request.stopping;
+  if (stopping.max_new_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_new_tokens must be at least 1 (got ", stopping.max_new_tokens,
+        ")"));
+  }
+  if (!callback) return absl::InvalidArgumentError("no callback given");
+  if (!request.adapter_id.empty() &&
+      !adapters_->IsRegistered(request.adapter_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("adapter '", request.adapter_id, "' is not registered"));
+  }
+  std::vector<int32_t> prompt = std::move(request.prompt_ids);
+  if (prompt.empty()) {
+    if (request.prompt_text.empty()) {
+      return absl::InvalidArgumentError("the prompt is empty");
+    }
+    if (!tokenizer_) {
+      return absl::InvalidArgumentError(
+          "the model has no tokenizer: send prompt token ids instead of text");
+    }
+    ASSIGN_OR_RETURN(prompt, tokenizer_->Encode(request.prompt_text,
+                                                /*add_special_tokens=*/true));
+    if (prompt.empty()) {
+      return absl::InvalidArgumentError("the prompt encodes to no tokens");
+    }
+  }
+  const int64_t vocab = info_.config.vocab_size;
+  for (int32_t id : prompt) {
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt token id ", id, " is outside the vocabulary [0, ", vocab,
+          ")"));
+    }
+  }
+  if (static_cast<int64_t>(prompt.size()) >= info_.max_seq_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt has ", prompt.size(), " tokens; at most ",
+        info_.max_seq_len - 1, " fit (max_seq_len ", info_.max_seq_len, ")"));
+  }
+  if (!stopping.stop_strings.empty() && !tokenizer_) {
+    return absl::InvalidArgumentError(
+        "stop strings need a tokenizer and the model has none");
+  }
+  auto seq = std::make_unique<Sequence>(id, std::move(request),
+                                        std::move(callback));
+  seq->prompt = std::move(prompt);
+  if (tokenizer_) {
+    seq->detokenizer = std::make_unique<IncrementalDetokenizer>(
+        *tokenizer_, /*skip_special_tokens=*/true);
+  }
+  seq->submitted = absl::Now();
+  return seq;
+}
+
+absl::StatusOr<RequestId> EngineImpl::Submit(GenerationRequest request,
+                                             GenerationCallback callback) {
+  const RequestId id = next_id_++;
+  ASSIGN_OR_RETURN(std::unique_ptr<Sequence> seq,
+                   MakeSequence(id, std::move(request), std::move(callback)));
+  absl::MutexLock lock(&mu_);
+  if (!accepting_) {
+    return absl::UnavailableError("the engine is shutting down");
+  }
+  if (queued_ >= options_.max_queued_requests) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request queue is full (", options_.max_queued_requests,
+        " waiting); retry later"));
+  }
+  int64_t& tenant_queued = queued_per_tenant_[seq->request.tenant];
+  if (options_.max_queued_per_tenant > 0 &&
+      tenant_queued >= options_.max_queued_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant has ", tenant_queued, " requests waiting (limit ",
+        options_.max_queued_per_tenant, "); retry later"));
+  }
+  ++tenant_queued;
+  ++queued_;
+  ++in_flight_;
+  inbox_.push_back(std::move(seq));
+  wake_ = true;
+  wake_cv_.Signal();
+  return id;
+}
+
+void EngineImpl::Cancel(RequestId id) {
+  absl::MutexLock lock(&mu_);
+  cancel_inbox_.push_back(id);
+  wake_ = true;
+  wake_cv_.Signal();
+}
+
+absl::Status EngineImpl::RegisterAdapter(const std::string& adapter_id,
+                                         const std::string& adapter_dir) {
+  return adapters_->Register(adapter_id, adapter_dir);
+}
+
+absl::Status EngineImpl::UnregisterAdapter(const std::string& adapter_id) {
+  RETURN_IF_ERROR(adapters_->Unregister(adapter_id));
+  Wake();  // The loop frees unpinned copies on its next iteration.
+  return absl::OkStatus();
+}
+
+absl::Status EngineImpl::LoadAdapter(const std::string& adapter_id) {
+  if (!adapters_->IsRegistered(adapter_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("adapter '", adapter_id, "' is not registered"));
+  }
+  auto command = std::make_unique<AdapterCommand>();
+  command->id = adapter_id;
+  std::future<absl::Status> done = command->done.get_future();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return absl::UnavailableError("the engine is shutting down");
+    command_inbox_.push_back(std::move(command));
+    wake_ = true;
+    wake_cv_.Signal();
+  }
+  return done.get();
+}
+
+absl::Status EngineImpl::EvictAdapter(const std::string& adapter_id) {
+  auto command = std::make_unique<AdapterCommand>();
+  command->evict = true;
+  command->id = adapter_id;
+  std::future<absl::Status> done = command->done.get_future();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return absl::UnavailableError("the engine is shutting down");
+    command_inbox_.push_back(std::move(command));
+    wake_ = true;
+    wake_cv_.Signal();
+  }
+  return done.get();
+}
+
+absl::StatusOr<LoraAdapterSummary> EngineImpl::ValidateAdapter(
+    const std::string& adapter_dir) const {
+  LoraValidationOptions validation;
+  validation.max_rank = options_.max_lora_rank;
+  ASSIGN_OR_RETURN(auto files,
+                   LoraAdapterFiles::Open(adapter_dir, info_.config, validation));
+  return files->summary();
+}
+
+absl::StatusOr<std::vector<int32_t>> EngineImpl::Tokenize(
+    const std::string& text, bool add_special_tokens) const {
+  if (!tokenizer_) {
+    return absl::FailedPreconditionError("the model has no tokenizer");
+  }
+  return tokenizer_->Encode(text, add_special_tokens);
+}
+
+absl::StatusOr<std::string> EngineImpl::Detokenize(
+    const std::vector<int32_t>& ids) const {
+  if (!tokenizer_) {
+    return absl::FailedPreconditionError("the model has no tokenizer");
+  }
+  return tokenizer_->Decode(ids, /*skip_special_tokens=*/true);
+}
+
+void EngineImpl::Shutdown(absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  absl::MutexLock lock(&mu_);
+  accepting_ = false;
+  auto idle = [this] { return in_flight_.load() == 0; };
+  while (!idle() && absl::Now() < deadline) {
+    mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  }
+  if (!idle()) {
+    cancel_all_ = true;
+    wake_ = true;
+    wake_cv_.Signal();
+    mu_.Await(absl::Condition(&idle));
+  }
+}
+
+EngineStats EngineImpl::Stats() const {
+  EngineStats stats;
+  {
+    absl::MutexLock lock(&mu_);
+    stats.queued_requests = queued_;
+  }
+  stats.running_sequences = stat_running_;
+  stats.kv_slots_in_use = stat_kv_in_use_;
+  stats.kv_slots_total = options_.max_batch_size;
+  stats.resident_adapters_device = adapters_->device_resident();
+  stats.resident_adapters_host = adapters_->host_resident();
+  stats.registered_adapters = adapters_->registered_count();
+  stats.steps = stat_steps_;
+  stats.generated_tokens = stat_tokens_;
+  stats.adapter_device_hits = stat_device_hits_;
+  stats.adapter_host_hits = stat_host_hits_;
+  stats.adapter_misses = stat_misses_;
+  stats.adapter_evictions = stat_evictions_;
+  return stats;
+}
+
+bool EngineImpl::TakeInbox(
+    std::vector<std::unique_ptr<Sequence>>& arrivals,
+    std::vector<RequestId>& cancels,
+    std::vector<std::unique_ptr<AdapterCommand>>& commands) {
+  absl::MutexLock lock(&mu_);
+  const bool busy = !running_.empty();
+  if (!busy && !wake_ && !stop_) {
+    // Idle: sleep until new work, a finished adapter load or shutdown. The
+    // timeout is a safety net, not a poll interval the design relies on.
+    wake_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+  }
+  wake_ = false;
+  arrivals.swap(inbox_);
+  cancels.swap(cancel_inbox_);
+  commands.swap(command_inbox_);
+  return !stop_;
+}
+
+void EngineImpl::LoopMain() {
+  // Inference only: no autograd bookkeeping on this thread.
+  c10::InferenceMode inference_mode;
+  if (options_.num_threads > 0) {
+    at::set_num_threads(options_.num_threads);
+  } else {
+    at::set_num_threads(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+  std::vector<std::unique_ptr<Sequence>> arrivals;
+  std::vector<RequestId> cancels;
+  std::vector<std::unique_ptr<AdapterCommand>> commands;
+  while (true) {
+    arrivals.clear();
+    cancels.clear();
+    commands.clear();
+    const bool keep_going = TakeInbox(arrivals, cancels, commands);
+    for (auto& seq : arrivals) {
+      const std::string tenant = seq->request.tenant;
+      waiting_.Push(tenant, std::move(seq));
+    }
+    for (auto& command : commands) pending_commands_.push_back(std::move(command));
+    bool cancel_all = false;
+    {
+      absl::MutexLock lock(&mu_);
+      cancel_all = cancel_all_ || !keep_going;
+    }
+    if (cancel_all) {
+      waiting_.RemoveIf([](const auto&) { return true; },
+                        [this](std::unique_ptr<Sequence>& seq) {
+                          LeaveQueue(*seq);
+                          Finish(*seq, FinishReason::kCancelled,
+                                 absl::OkStatus(), GenerationEvent{});
+                        });
+      for (auto& seq : running_) {
+        Finish(*seq, FinishReason::kCancelled, absl::OkStatus(),
+               GenerationEvent{});
+      }
+      running_.clear();
+    }
+    ApplyCancels(cancels);
+    adapters_->Poll();
+    RunAdapterCommands();
+    if (!keep_going) {
+      for (auto& command : pending_commands_) {
+        command->done.set_value(
+            absl::UnavailableError("the engine is shutting down"));
+      }
+      pending_commands_.clear();
+      break;
+    }
+    Admit();
+    if (!running_.empty()) Step();
+    PublishStats();
+  }
+}
+
+void EngineImpl::ApplyCancels(const std::vector<RequestId>& cancels) {
+  if (cancels.empty()) return;
+  auto cancelled = [&cancels](RequestId id) {
+    return std::find(cancels.begin(), cancels.end(), id) != cancels.end();
+  };
+  waiting_.RemoveIf(
+      [&](const std::unique_ptr<Sequence>& seq) { return cancelled(seq->id); },
+      [this](std::unique_ptr<Sequence>& seq) {
+        LeaveQueue(*seq);
+        Finish(*seq, FinishReason::kCancelled, absl::OkStatus(),
+               GenerationEvent{});
+      });
+  for (auto& seq : running_) {
+    if (cancelled(seq->id)) {
+      Finish(*seq, FinishReason::kCancelled, absl::OkStatus(),
+             GenerationEvent{});
+    }
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& seq) { return seq->finished; }),
+                 running_.end());
+}
+
+void EngineImpl::RunAdapterCommands() {
+  for (auto it = pending_commands_.begin(); it != pending_commands_.end();) {
+    AdapterCommand& command = **it;
+    if (command.evict) {
+      command.done.set_value(adapters_->Evict(command.id));
+      it = pending_commands_.erase(it);
+      continue;
+    }
+    AdapterCache::Acquired result = adapters_->Warm(command.id);
+    switch (result.outcome) {
+      case AdapterCache::Outcome::kDeviceHit:
+      case AdapterCache::Outcome::kHostHit:
+        command.done.set_value(absl::OkStatus());
+        it = pending_commands_.erase(it);
+        break;
+      case AdapterCache::Outcome::kFailed:
+        command.done.set_value(result.status);
+        it = pending_commands_.erase(it);
+        break;
+      case AdapterCache::Outcome::kLoading:
+      case AdapterCache::Outcome::kNoSlot:
+        ++it;  // Retried when the load finishes or a slot frees.
+        break;
+    }
+  }
+}
+
+void EngineImpl::LeaveQueue(const Sequence& seq) {
+  absl::MutexLock lock(&mu_);
+  --queued_;
+  auto it = queued_per_tenant_.find(seq.request.tenant);
+  if (it != queued_per_tenant_.end() && --it->second == 0) {
+    queued_per_tenant_.erase(it);
+  }
+}
+
+void EngineImpl::PublishStats() {
+  stat_running_ = static_cast<int64_t>(running_.size());
+  stat_kv_in_use_ = kv_cache_->slots_in_use();
+}
+
+}  // namespace loraplex::engine

@@ -1,0 +1,253 @@
+// EngineImpl on the loop thread: admission, one forward step, sampling,
+// stopping and events.
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/common/logging.h"
+#include "engine/runtime/engine_impl.h"
+#include "engine/runtime/torch_utils.h"
+
+namespace loraplex::engine {
+
+void EngineImpl::Admit() {
+  if (waiting_.empty()) return;
+  auto has_room = [this] {
+    return static_cast<int64_t>(running_.size()) < options_.max_batch_size;
+  };
+  std::vector<std::pair<std::unique_ptr<Sequence>, absl::Status>> failed;
+  waiting_.Drain(
+      [&](std::unique_ptr<Sequence>& seq) {
+        int64_t lora_slot = -1;
+        if (!seq->request.adapter_id.empty()) {
+          AdapterCache::Acquired acquired =
+              adapters_->Acquire(seq->request.adapter_id);
+          if (!seq->cache_outcome_reported &&
+              acquired.outcome != AdapterCache::Outcome::kFailed) {
+            // A request's first lookup decides hit or miss for metrics.
+            seq->cache_outcome_reported = true;
+            EngineObserver::CacheOutcome outcome =
+                EngineObserver::CacheOutcome::kMiss;
+            if (acquired.outcome == AdapterCache::Outcome::kDeviceHit) {
+              outcome = EngineObserver::CacheOutcome::kDeviceHit;
+              ++stat_device_hits_;
+            } else if (acquired.outcome == AdapterCache::Outcome::kHostHit) {
+              outcome = EngineObserver::CacheOutcome::kHostHit;
+              ++stat_host_hits_;
+            } else {
+              ++stat_misses_;
+            }
+            if (observer_ != nullptr) observer_->OnAdapterLookup(outcome);
+          }
+          switch (acquired.outcome) {
+            case AdapterCache::Outcome::kFailed:
+              // Leaves the queue; finished below with the load error.
+              failed.emplace_back(std::move(seq), acquired.status);
+              return true;
+            case AdapterCache::Outcome::kLoading:
+            case AdapterCache::Outcome::kNoSlot:
+              return false;
+            case AdapterCache::Outcome::kDeviceHit:
+            case AdapterCache::Outcome::kHostHit:
+              lora_slot = acquired.slot;
+              break;
+          }
+        }
+        std::optional<int64_t> kv_slot = kv_cache_->Allocate();
+        if (!kv_slot) {
+          if (lora_slot >= 0) adapters_->Release(lora_slot);
+          return false;
+        }
+        seq->kv_slot = *kv_slot;
+        seq->lora_slot = lora_slot;
+        running_.push_back(std::move(seq));
+        return true;
+      },
+      has_room);
+  for (auto& [seq, status] : failed) {
+    LeaveQueue(*seq);
+    Finish(*seq, FinishReason::kError, status, GenerationEvent{});
+  }
+  for (auto& seq : running_) {
+    // Sequences admitted just now leave the queue count.
+    if (!seq->scheduled) {
+      seq->scheduled = absl::Now();
+      LeaveQueue(*seq);
+    }
+  }
+}
+
+void EngineImpl::Step() {
+  const absl::Time start = absl::Now();
+  std::vector<int32_t> tokens;
+  std::vector<ForwardRow> rows;
+  std::vector<Sequence*> row_seqs;
+  int64_t decode_tokens = 0;
+  int64_t prefill_tokens = 0;
+  // Decode rows first, then prompt chunks within the prefill budget, oldest
+  // admission first (Note [Ragged batches] in llama_model.cc).
+  for (auto& seq : running_) {
+    if (seq->in_prefill()) continue;
+    tokens.push_back(seq->output.back());
+    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, 1,
+                              seq->lora_slot, /*want_logits=*/true});
+    row_seqs.push_back(seq.get());
+    ++decode_tokens;
+  }
+  int64_t budget = options_.max_prefill_tokens;
+  for (auto& seq : running_) {
+    if (!seq->in_prefill() || budget <= 0) continue;
+    const int64_t remaining =
+        static_cast<int64_t>(seq->prompt.size()) - seq->num_computed;
+    const int64_t chunk = std::min(remaining, budget);
+    budget -= chunk;
+    tokens.insert(tokens.end(), seq->prompt.begin() + seq->num_computed,
+                  seq->prompt.begin() + seq->num_computed + chunk);
+    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, chunk,
+                              seq->lora_slot,
+                              /*want_logits=*/chunk == remaining});
+    row_seqs.push_back(seq.get());
+    prefill_tokens += chunk;
+  }
+  if (rows.empty()) return;
+
+  torch::Tensor logits;
+  try {
+    logits = model_->Forward(tokens, rows, *kv_cache_, lora_bank_.get())
+                 .to(torch::kCPU)
+                 .contiguous();
+  } catch (const std::exception& e) {
+    const absl::Status error = TorchErrorToStatus(e, "forward step");
+    LogError("%s; failing the %d sequences of this step", error.ToString(),
+             static_cast<int>(rows.size()));
+    for (Sequence* seq : row_seqs) {
+      Finish(*seq, FinishReason::kError, error, GenerationEvent{});
+    }
+    running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                  [](const auto& s) { return s->finished; }),
+                   running_.end());
+    return;
+  }
+
+  const int64_t vocab = logits.size(1);
+  const float* data = logits.data_ptr<float>();
+  int64_t logits_row = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    Sequence& seq = *row_seqs[r];
+    seq.num_computed += rows[r].num_tokens;
+    if (!rows[r].want_logits) continue;
+    SampleRow(seq, data + logits_row * vocab, vocab);
+    ++logits_row;
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& s) { return s->finished; }),
+                 running_.end());
+
+  ++stat_steps_;
+  if (observer_ != nullptr) {
+    std::set<int64_t> adapters;
+    for (const ForwardRow& row : rows) {
+      if (row.lora_slot >= 0) adapters.insert(row.lora_slot);
+    }
+    observer_->OnStep(static_cast<int32_t>(rows.size()),
+                      static_cast<int32_t>(adapters.size()),
+                      static_cast<int32_t>(prefill_tokens),
+                      static_cast<int32_t>(decode_tokens),
+                      absl::Now() - start);
+  }
+}
+
+void EngineImpl::SampleRow(Sequence& seq, const float* logits, int64_t vocab) {
+  const GenerationRequest& request = seq.request;
+  GenerationEvent event;
+  event.request_id = seq.id;
+  float logprob = 0.0f;
+  const int32_t token = seq.sampler.Sample(
+      absl::MakeConstSpan(logits, vocab),
+      request.return_logprobs ? &logprob : nullptr);
+  seq.output.push_back(token);
+  ++stat_tokens_;
+  event.token_ids.push_back(token);
+  if (request.return_logprobs) event.logprobs.push_back(logprob);
+  if (!seq.first_token) {
+    seq.first_token = absl::Now();
+    if (request.return_last_logits) event.last_logits.assign(logits, logits + vocab);
+  }
+
+  FinishReason reason = FinishReason::kNone;
+  const StoppingParams& stopping = request.stopping;
+  if (!stopping.ignore_eos &&
+      std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end()) {
+    reason = FinishReason::kEos;
+  } else if (std::find(stopping.stop_token_ids.begin(),
+                       stopping.stop_token_ids.end(),
+                       token) != stopping.stop_token_ids.end()) {
+    reason = FinishReason::kStop;
+  }
+  bool stopped_by_string = false;
+  if (seq.detokenizer) {
+    StopStringMatcher::Result piece = seq.stops.Push(seq.detokenizer->Push(token));
+    event.text = std::move(piece.text);
+    if (piece.stopped) {
+      stopped_by_string = true;
+      reason = FinishReason::kStop;
+    }
+  }
+  if (reason == FinishReason::kNone &&
+      (static_cast<int64_t>(seq.output.size()) >= stopping.max_new_tokens ||
+       seq.total_tokens() >= info_.max_seq_len)) {
+    reason = FinishReason::kLength;
+  }
+  if (reason == FinishReason::kNone) {
+    seq.callback(event);
+    return;
+  }
+  if (seq.detokenizer && !stopped_by_string) {
+    StopStringMatcher::Result tail = seq.stops.Push(seq.detokenizer->Flush());
+    event.text += tail.text;
+    if (tail.stopped) {
+      reason = FinishReason::kStop;
+    } else {
+      event.text += seq.stops.Flush();
+    }
+  }
+  Finish(seq, reason, absl::OkStatus(), std::move(event));
+}
+
+void EngineImpl::ReleaseResources(Sequence& seq) {
+  if (seq.kv_slot >= 0) {
+    kv_cache_->Release(seq.kv_slot);
+    seq.kv_slot = -1;
+  }
+  if (seq.lora_slot >= 0) {
+    adapters_->Release(seq.lora_slot);
+    seq.lora_slot = -1;
+  }
+}
+
+void EngineImpl::Finish(Sequence& seq, FinishReason reason, absl::Status error,
+                        GenerationEvent event) {
+  if (seq.finished) return;
+  seq.finished = true;
+  ReleaseResources(seq);
+  const absl::Time now = absl::Now();
+  event.request_id = seq.id;
+  event.finished = true;
+  event.finish_reason = reason;
+  event.error = std::move(error);
+  event.usage.prompt_tokens = static_cast<int32_t>(seq.prompt.size());
+  event.usage.completion_tokens = static_cast<int32_t>(seq.output.size());
+  event.timings.queue = seq.scheduled ? *seq.scheduled - seq.submitted
+                                      : now - seq.submitted;
+  event.timings.first_token =
+      seq.first_token ? *seq.first_token - seq.submitted : absl::ZeroDuration();
+  event.timings.total = now - seq.submitted;
+  seq.callback(event);
+  seq.callback = nullptr;
+  absl::MutexLock lock(&mu_);  // Wakes Shutdown's wait (absl re-checks
+  --in_flight_;                // conditions when the mutex is released).
+}
+
+}  // namespace loraplex::engine

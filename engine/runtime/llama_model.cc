@@ -1,0 +1,272 @@
+// LlamaModel's forward step. See Note [Ragged batches] for the layout.
+#include "engine/runtime/llama_model.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace loraplex::engine {
+
+// Note [Ragged batches]
+// A step mixes rows of different lengths: decode rows add one token, prefill
+// rows add a chunk of their prompt. Token-wise work (linear layers, norms,
+// RoPE) runs on the flat [T, hidden] tokens with no padding. Attention and
+// the LoRA term need per-row structure: they scatter the row's tokens into a
+// padded [rows, max_new_tokens, ...] layout (`pad_index`), compute, and
+// gather back. When every row has the same length (every decode step) the
+// padded layout *is* the flat one and no copies are made.
+//
+// LoRA: rows that use an adapter are grouped by length class (single-token
+// rows and multi-token rows) so decode rows are never padded to a prompt
+// chunk's length. Each group gathers its rows' A and B by slot index from
+// the LoraBank and applies them with two batched matmuls:
+//   delta[g] = (x[g] A[slot_g]^T) B[slot_g]^T      (B already scaled)
+// The rank dimension is cut to the largest rank among the step's adapters.
+
+struct LlamaModel::LoraGroup {
+  torch::Tensor slots;       // [G] LoraBank slots
+  torch::Tensor token_index; // [N] flat token ids of the group's tokens
+  torch::Tensor pad_index;   // [N] positions in the [G * width] layout
+  int64_t rows = 0;
+  int64_t width = 0;         // Longest row in the group.
+};
+
+struct LlamaModel::StepPlan {
+  int64_t num_tokens = 0;
+  int64_t num_rows = 0;
+  int64_t q_width = 0;       // Longest row (padded query length).
+  int64_t k_width = 0;       // Longest key range (start_pos + num_tokens).
+  bool padded = false;       // False when all rows have q_width tokens.
+  torch::Tensor token_ids;   // [T] int64
+  torch::Tensor positions;   // [T] int64
+  torch::Tensor token_slots; // [T] int64 KV slot of each token
+  torch::Tensor row_slots;   // [B] int64 KV slot of each row
+  torch::Tensor pad_index;   // [T] index into [B * q_width]
+  torch::Tensor attn_mask;   // [B, 1, 1, q_width, k_width] bool, true = masked
+  torch::Tensor logits_index;// [R] flat index of each logits row's last token
+  std::vector<LoraGroup> lora_groups;
+  int64_t lora_rank = 0;
+};
+
+LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
+                                      absl::Span<const ForwardRow> rows,
+                                      const LoraBank* lora) const {
+  StepPlan plan;
+  plan.num_tokens = static_cast<int64_t>(tokens.size());
+  plan.num_rows = static_cast<int64_t>(rows.size());
+  for (const ForwardRow& row : rows) {
+    plan.q_width = std::max(plan.q_width, row.num_tokens);
+    plan.k_width = std::max(plan.k_width, row.start_pos + row.num_tokens);
+  }
+  const int64_t T = plan.num_tokens;
+  const int64_t B = plan.num_rows;
+  plan.padded = T != B * plan.q_width;
+
+  std::vector<int64_t> ids(tokens.begin(), tokens.end());
+  std::vector<int64_t> positions, token_slots, pad_index, row_slots, row_start,
+      logits_index;
+  positions.reserve(T);
+  token_slots.reserve(T);
+  pad_index.reserve(T);
+  // Per LoRA group (0: single-token rows, 1: multi-token rows).
+  struct GroupBuild {
+    std::vector<int64_t> slots, token_index, pad_index;
+    std::vector<const ForwardRow*> rows;
+    std::vector<int64_t> first_token;
+    int64_t width = 0;
+  } groups[2];
+
+  int64_t t = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const ForwardRow& row = rows[b];
+    row_slots.push_back(row.kv_slot);
+    row_start.push_back(row.start_pos);
+    for (int64_t i = 0; i < row.num_tokens; ++i) {
+      positions.push_back(row.start_pos + i);
+      token_slots.push_back(row.kv_slot);
+      pad_index.push_back(b * plan.q_width + i);
+    }
+    if (row.want_logits) logits_index.push_back(t + row.num_tokens - 1);
+    if (lora != nullptr && row.lora_slot >= 0) {
+      GroupBuild& g = groups[row.num_tokens > 1 ? 1 : 0];
+      g.rows.push_back(&row);
+      g.first_token.push_back(t);
+      g.slots.push_back(row.lora_slot);
+      g.width = std::max(g.width, row.num_tokens);
+      plan.lora_rank = std::max(plan.lora_rank, lora->slot_rank(row.lora_slot));
+    }
+    t += row.num_tokens;
+  }
+
+  auto to_device = [this](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kInt64).to(device_);
+  };
+  plan.token_ids = to_device(ids);
+  plan.positions = to_device(positions);
+  plan.token_slots = to_device(token_slots);
+  plan.row_slots = to_device(row_slots);
+  if (plan.padded) plan.pad_index = to_device(pad_index);
+  plan.logits_index = to_device(logits_index);
+
+  // Masked (true) where key j is not visible to query i of row b: j beyond
+  // the query's position, or outside Mistral's sliding window.
+  torch::Tensor start = to_device(row_start).view({B, 1, 1});
+  torch::Tensor q_pos =
+      start + torch::arange(plan.q_width, plan.token_ids.options()).view({1, -1, 1});
+  torch::Tensor k_pos =
+      torch::arange(plan.k_width, plan.token_ids.options()).view({1, 1, -1});
+  torch::Tensor masked = k_pos > q_pos;
+  if (config_.sliding_window) {
+    masked = masked.logical_or(k_pos <= q_pos - *config_.sliding_window);
+  }
+  plan.attn_mask = masked.view({B, 1, 1, plan.q_width, plan.k_width});
+
+  for (GroupBuild& g : groups) {
+    if (g.rows.empty()) continue;
+    LoraGroup group;
+    group.rows = static_cast<int64_t>(g.rows.size());
+    group.width = g.width;
+    for (int64_t r = 0; r < group.rows; ++r) {
+      for (int64_t i = 0; i < g.rows[r]->num_tokens; ++i) {
+        g.token_index.push_back(g.first_token[r] + i);
+        g.pad_index.push_back(r * g.width + i);
+      }
+    }
+    group.slots = to_device(g.slots);
+    group.token_index = to_device(g.token_index);
+    group.pad_index = to_device(g.pad_index);
+    plan.lora_groups.push_back(std::move(group));
+  }
+  return plan;
+}
+
+torch::Tensor LlamaModel::RmsNorm(const torch::Tensor& x,
+                                  const torch::Tensor& weight) const {
+  // As HF: normalise in float32, cast back, then scale.
+  torch::Tensor x32 = x.to(torch::kFloat32);
+  torch::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
+  x32 = x32 * torch::rsqrt(variance + config_.rms_norm_eps);
+  return weight * x32.to(x.scalar_type());
+}
+
+void LlamaModel::AddLora(const StepPlan& plan, const LoraBank& lora,
+                         LinearKind kind, int64_t layer,
+                         const torch::Tensor& x, torch::Tensor out) const {
+  if (!lora.has_kind(kind) || plan.lora_rank == 0) return;
+  torch::Tensor a_all = lora.a(kind, layer).narrow(1, 0, plan.lora_rank);
+  torch::Tensor b_all = lora.b(kind, layer).narrow(2, 0, plan.lora_rank);
+  const int64_t in = x.size(1);
+  for (const LoraGroup& g : plan.lora_groups) {
+    torch::Tensor a = a_all.index_select(0, g.slots);  // [G, r, in]
+    torch::Tensor b = b_all.index_select(0, g.slots);  // [G, out, r]
+    torch::Tensor xg = x.index_select(0, g.token_index);
+    if (g.width > 1) {
+      xg = torch::zeros({g.rows * g.width, in}, x.options())
+               .index_copy_(0, g.pad_index, xg);
+    }
+    torch::Tensor delta =
+        torch::bmm(torch::bmm(xg.view({g.rows, g.width, in}), a.transpose(1, 2)),
+                   b.transpose(1, 2));
+    delta = delta.view({g.rows * g.width, -1});
+    if (g.width > 1) delta = delta.index_select(0, g.pad_index);
+    out.index_add_(0, g.token_index, delta);
+  }
+}
+
+torch::Tensor LlamaModel::Attention(const StepPlan& plan,
+                                    const torch::Tensor& q,
+                                    const torch::Tensor& keys,
+                                    const torch::Tensor& values) const {
+  const int64_t B = plan.num_rows;
+  const int64_t Q = plan.q_width;
+  const int64_t K = plan.k_width;
+  const int64_t heads = config_.num_attention_heads;
+  const int64_t kv_heads = config_.num_key_value_heads;
+  const int64_t group = heads / kv_heads;
+  const int64_t d = config_.head_dim;
+
+  torch::Tensor qp = q;  // [T, heads, d]
+  if (plan.padded) {
+    qp = torch::zeros({B * Q, heads, d}, q.options())
+             .index_copy_(0, plan.pad_index, q);
+  }
+  // [B, Q, kv_heads, group, d] -> [B, kv_heads, group * Q, d]: query head h
+  // reads kv head h / group, as HF's repeat_kv arranges it.
+  torch::Tensor qg = qp.view({B, Q, kv_heads, group, d})
+                         .permute({0, 2, 3, 1, 4})
+                         .reshape({B, kv_heads, group * Q, d});
+  torch::Tensor k = keys.narrow(1, 0, K).index_select(0, plan.row_slots)
+                        .permute({0, 2, 3, 1});  // [B, kv, d, K]
+  torch::Tensor v = values.narrow(1, 0, K).index_select(0, plan.row_slots)
+                        .permute({0, 2, 1, 3});  // [B, kv, K, d]
+  torch::Tensor scores = torch::matmul(qg, k).view({B, kv_heads, group, Q, K});
+  scores = scores.to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
+  scores.masked_fill_(plan.attn_mask, -std::numeric_limits<float>::infinity());
+  torch::Tensor probs = torch::softmax(scores, -1).to(q.scalar_type());
+  torch::Tensor out =
+      torch::matmul(probs.view({B, kv_heads, group * Q, K}), v);  // [B,kv,gQ,d]
+  out = out.view({B, kv_heads, group, Q, d})
+            .permute({0, 3, 1, 2, 4})
+            .reshape({B * Q, heads * d});
+  if (plan.padded) out = out.index_select(0, plan.pad_index);
+  return out;
+}
+
+torch::Tensor LlamaModel::Forward(absl::Span<const int32_t> tokens,
+                                  absl::Span<const ForwardRow> rows,
+                                  KvCache& kv_cache,
+                                  const LoraBank* lora) const {
+  const StepPlan plan = Plan(tokens, rows, lora);
+  const bool use_lora = lora != nullptr && !plan.lora_groups.empty();
+  const int64_t T = plan.num_tokens;
+  const int64_t heads = config_.num_attention_heads;
+  const int64_t kv_heads = config_.num_key_value_heads;
+  const int64_t d = config_.head_dim;
+  const int64_t q_cols = heads * d;
+  const int64_t kv_cols = kv_heads * d;
+  const int64_t inter = config_.intermediate_size;
+
+  const RotaryEmbedding::Tables rope = rope_->Gather(plan.positions, dtype_);
+  torch::Tensor x = torch::embedding(embed_tokens_, plan.token_ids);
+  for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    const Layer& layer = layers_[l];
+    torch::Tensor h = RmsNorm(x, layer.input_norm);
+    torch::Tensor qkv = torch::linear(h, layer.qkv_weight, layer.qkv_bias);
+    if (use_lora) {
+      AddLora(plan, *lora, LinearKind::kQ, l, h, qkv.narrow(1, 0, q_cols));
+      AddLora(plan, *lora, LinearKind::kK, l, h, qkv.narrow(1, q_cols, kv_cols));
+      AddLora(plan, *lora, LinearKind::kV, l, h,
+              qkv.narrow(1, q_cols + kv_cols, kv_cols));
+    }
+    torch::Tensor q = qkv.narrow(1, 0, q_cols).view({T, heads, d});
+    torch::Tensor k = qkv.narrow(1, q_cols, kv_cols).view({T, kv_heads, d});
+    torch::Tensor v =
+        qkv.narrow(1, q_cols + kv_cols, kv_cols).view({T, kv_heads, d});
+    q = RotaryEmbedding::Apply(q, rope);
+    k = RotaryEmbedding::Apply(k, rope);
+    kv_cache.keys(l).index_put_({plan.token_slots, plan.positions}, k);
+    kv_cache.values(l).index_put_({plan.token_slots, plan.positions}, v);
+    torch::Tensor attn =
+        Attention(plan, q, kv_cache.keys(l), kv_cache.values(l));
+    torch::Tensor o = torch::linear(attn, layer.o_weight, layer.o_bias);
+    if (use_lora) AddLora(plan, *lora, LinearKind::kO, l, attn, o);
+    x = x + o;
+
+    h = RmsNorm(x, layer.post_norm);
+    torch::Tensor gate_up =
+        torch::linear(h, layer.gate_up_weight, layer.gate_up_bias);
+    if (use_lora) {
+      AddLora(plan, *lora, LinearKind::kGate, l, h, gate_up.narrow(1, 0, inter));
+      AddLora(plan, *lora, LinearKind::kUp, l, h, gate_up.narrow(1, inter, inter));
+    }
+    torch::Tensor act =
+        torch::silu(gate_up.narrow(1, 0, inter)) * gate_up.narrow(1, inter, inter);
+    torch::Tensor down = torch::linear(act, layer.down_weight, layer.down_bias);
+    if (use_lora) AddLora(plan, *lora, LinearKind::kDown, l, act, down);
+    x = x + down;
+  }
+  torch::Tensor last = x.index_select(0, plan.logits_index);
+  last = RmsNorm(last, final_norm_);
+  return torch::linear(last, lm_head_).to(torch::kFloat32);
+}
+
+}  // namespace loraplex::engine

@@ -1,0 +1,56 @@
+// Typed field access for tokenizer JSON files, with errors that name the
+// field's path (e.g. "model.vocab") instead of throwing.
+#ifndef LORAPLEX_ENGINE_TOKENIZER_JSON_FIELDS_H_
+#define LORAPLEX_ENGINE_TOKENIZER_JSON_FIELDS_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace loraplex::engine::json_fields {
+
+// Parses `text`; INVALID_ARGUMENT naming `what` (e.g. "tokenizer.json") and
+// the parser's message when it is not JSON.
+absl::StatusOr<nlohmann::json> Parse(std::string_view text,
+                                     absl::string_view what);
+
+// The member `key` of `object` (which must be a JSON object); `path` names
+// `object` in messages. INVALID_ARGUMENT when `object` is not an object or
+// `key` is missing.
+absl::StatusOr<const nlohmann::json*> Required(const nlohmann::json& object,
+                                               absl::string_view key,
+                                               absl::string_view path);
+
+// The member, or null when it is missing or JSON null.
+const nlohmann::json* Optional(const nlohmann::json& object,
+                               absl::string_view key);
+
+absl::StatusOr<std::string> RequiredString(const nlohmann::json& object,
+                                           absl::string_view key,
+                                           absl::string_view path);
+// `fallback` when missing or null; INVALID_ARGUMENT when of another type.
+absl::StatusOr<std::string> OptionalString(const nlohmann::json& object,
+                                           absl::string_view key,
+                                           absl::string_view path,
+                                           std::string fallback);
+absl::StatusOr<bool> OptionalBool(const nlohmann::json& object,
+                                  absl::string_view key, absl::string_view path,
+                                  bool fallback);
+// Missing or null stays empty.
+absl::StatusOr<std::optional<bool>> MaybeBool(const nlohmann::json& object,
+                                              absl::string_view key,
+                                              absl::string_view path);
+absl::StatusOr<int64_t> OptionalInt(const nlohmann::json& object,
+                                    absl::string_view key,
+                                    absl::string_view path, int64_t fallback);
+
+// "a.b" (or "b" when `path` is empty), for messages.
+std::string Join(absl::string_view path, absl::string_view key);
+
+}  // namespace loraplex::engine::json_fields
+
+#endif  // LORAPLEX_ENGINE_TOKENIZER_JSON_FIELDS_H_

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the dependencies (Debian 12 packages), builds everything and runs
+# the whole test suite. This is what CI runs (.ci/run).
+#   LORAPLEX_JOBS=N       parallel build/test jobs (default: nproc)
+#   LORAPLEX_SKIP_ASAN=1  skip the AddressSanitizer/UBSan pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=${LORAPLEX_JOBS:-$(nproc)}
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+if [[ "${LORAPLEX_SKIP_ASAN:-0}" != 1 ]]; then
+  # The parsers (safetensors, configs, adapters, tokenizers, sampling) see
+  # untrusted bytes: run their tests again under ASan + UBSan.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLORAPLEX_SANITIZE=ON
+  cmake --build build-asan -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+fi
+echo "All tests passed."

@@ -1,0 +1,26 @@
+// What every servicer needs, owned elsewhere (by the ServerApp, which
+// creates them before the gRPC server starts and destroys them after it has
+// shut down and every RPC is done).
+#ifndef LORAPLEX_SERVICE_GRPC_SERVICER_DEPS_H_
+#define LORAPLEX_SERVICE_GRPC_SERVICER_DEPS_H_
+
+#include "engine/engine.h"
+#include "service/auth/api_key_store.h"
+#include "service/grpc/blocking_executor.h"
+#include "service/metrics/server_metrics.h"
+#include "service/registry/adapter_registry.h"
+
+namespace loraplex::service {
+
+struct ServicerDeps {
+  engine::Engine* engine = nullptr;
+  AdapterRegistry* registry = nullptr;
+  const ApiKeyStore* api_keys = nullptr;
+  ServerMetrics* metrics = nullptr;
+  // Runs the steps that block (upload commit, LoadAdapter).
+  BlockingExecutor* executor = nullptr;
+};
+
+}  // namespace loraplex::service
+
+#endif  // LORAPLEX_SERVICE_GRPC_SERVICER_DEPS_H_

@@ -1,0 +1,224 @@
+#include "service/registry/filesystem_staged_upload.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "engine/common/logging.h"
+#include "engine/common/status_macros.h"
+#include "service/registry/file_util.h"
+
+namespace loraplex::service {
+
+absl::StatusOr<std::unique_ptr<FilesystemStagedUpload>>
+FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
+                               AdapterValidator validator, CommitFn commit) {
+  if (mkdir(staged_dir.c_str(), 0755) != 0) {
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("cannot create ", staged_dir));
+  }
+  // From here on the destructor removes the directory on every error.
+  std::unique_ptr<FilesystemStagedUpload> upload(
+      new FilesystemStagedUpload(std::move(spec), std::move(staged_dir),
+                                 std::move(validator), std::move(commit)));
+  for (StagedFile& file : upload->files_) {
+    file.fd =
+        open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (file.fd < 0) {
+      return upload->Abort(absl::ErrnoToStatus(
+          errno, absl::StrCat("cannot create ", file.path)));
+    }
+  }
+  return upload;
+}
+
+FilesystemStagedUpload::FilesystemStagedUpload(UploadSpec spec,
+                                               std::string staged_dir,
+                                               AdapterValidator validator,
+                                               CommitFn commit)
+    : spec_(std::move(spec)),
+      staged_dir_(std::move(staged_dir)),
+      validator_(std::move(validator)),
+      commit_(std::move(commit)) {
+  std::sort(spec_.files.begin(), spec_.files.end(),
+            [](const AdapterFileRecord& a, const AdapterFileRecord& b) {
+              return a.filename < b.filename;
+            });
+  files_.resize(spec_.files.size());
+  for (size_t i = 0; i < spec_.files.size(); ++i) {
+    StagedFile& file = files_[i];
+    file.declared = spec_.files[i];
+    file.declared.sha256 = absl::AsciiStrToLower(file.declared.sha256);
+    ParseSha256Hex(file.declared.sha256, &file.expected_sha256);
+    file.path = file_util::JoinPath(staged_dir_, file.declared.filename);
+  }
+}
+
+FilesystemStagedUpload::~FilesystemStagedUpload() {
+  if (state_ == State::kReceiving) {
+    Abort(absl::CancelledError("upload dropped")).IgnoreError();
+  }
+}
+
+uint64_t FilesystemStagedUpload::bytes_received() const {
+  uint64_t total = 0;
+  for (const StagedFile& file : files_) {
+    total += file.received;
+  }
+  return total;
+}
+
+FilesystemStagedUpload::StagedFile* FilesystemStagedUpload::FindFile(
+    absl::string_view filename) {
+  for (StagedFile& file : files_) {
+    if (file.declared.filename == filename) {
+      return &file;
+    }
+  }
+  return nullptr;
+}
+
+absl::Status FilesystemStagedUpload::CheckReceiving() const {
+  if (state_ == State::kReceiving) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      state_ == State::kCommitted ? "the upload is already committed"
+                                  : "the upload was aborted by an earlier "
+                                    "error");
+}
+
+absl::Status FilesystemStagedUpload::WriteChunk(absl::string_view filename,
+                                                uint64_t offset,
+                                                absl::string_view data) {
+  RETURN_IF_ERROR(CheckReceiving());
+  StagedFile* file = FindFile(filename);
+  if (file == nullptr) {
+    return Abort(absl::InvalidArgumentError(
+        absl::StrCat("chunk for undeclared file \"", absl::CHexEscape(filename),
+                     "\" (expected ", kAdapterConfigFilename, " or ",
+                     kAdapterWeightsFilename, ")")));
+  }
+  return Append(*file, offset, data);
+}
+
+absl::Status FilesystemStagedUpload::Append(StagedFile& file, uint64_t offset,
+                                            absl::string_view data) {
+  const std::string& name = file.declared.filename;
+  if (data.empty() || data.size() > kMaxUploadChunkBytes) {
+    return Abort(absl::InvalidArgumentError(absl::StrCat(
+        "a chunk of ", name, " carries ", data.size(),
+        " bytes; chunks carry 1 to ", kMaxUploadChunkBytes, " bytes")));
+  }
+  if (offset != file.received) {
+    return Abort(absl::InvalidArgumentError(
+        absl::StrCat("chunk of ", name, " at offset ", offset, ", expected ",
+                     file.received, " (chunks of a file come in order)")));
+  }
+  if (data.size() > file.declared.size_bytes - file.received) {
+    return Abort(absl::InvalidArgumentError(
+        absl::StrCat(name, " is longer than its declared ",
+                     file.declared.size_bytes, " bytes")));
+  }
+  absl::Status written = file_util::WriteAll(file.fd, data, file.path);
+  if (!written.ok()) {
+    return Abort(written);
+  }
+  file.hasher.Update(data);
+  file.received += data.size();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AdapterRecord> FilesystemStagedUpload::Finish() {
+  RETURN_IF_ERROR(CheckReceiving());
+  absl::StatusOr<AdapterRecord> record = VerifyValidateCommit();
+  if (!record.ok()) {
+    return Abort(record.status());
+  }
+  state_ = State::kCommitted;
+  return record;
+}
+
+absl::Status FilesystemStagedUpload::VerifyFiles() {
+  for (StagedFile& file : files_) {
+    if (file.received != file.declared.size_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.declared.filename, " ended after ", file.received,
+          " of its declared ", file.declared.size_bytes, " bytes"));
+    }
+  }
+  for (StagedFile& file : files_) {
+    const Sha256Digest actual = file.hasher.Finish();
+    if (!DigestsEqual(actual, file.expected_sha256)) {
+      return absl::DataLossError(absl::StrCat(
+          "sha256 mismatch for ", file.declared.filename, ": declared ",
+          file.declared.sha256, ", received ", DigestToHex(actual)));
+    }
+  }
+  for (StagedFile& file : files_) {
+    RETURN_IF_ERROR(file_util::SyncFd(file.fd, file.path));
+  }
+  CloseFiles();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AdapterRecord> FilesystemStagedUpload::VerifyValidateCommit() {
+  RETURN_IF_ERROR(VerifyFiles());
+  absl::StatusOr<engine::LoraAdapterSummary> summary = validator_(staged_dir_);
+  if (!summary.ok()) {
+    // The client named an adapter, not our staging directory.
+    return absl::Status(
+        summary.status().code(),
+        absl::StrReplaceAll(
+            summary.status().message(),
+            {{staged_dir_, AdapterRef{spec_.tenant, spec_.name}.ToString()}}));
+  }
+  AdapterRecord record;
+  record.tenant = spec_.tenant;
+  record.name = spec_.name;
+  ASSIGN_OR_RETURN(record.version, file_util::RandomHex(16));
+  record.description = spec_.description;
+  record.visibility = spec_.visibility;
+  for (const StagedFile& file : files_) {
+    record.files.push_back(file.declared);
+  }
+  record.summary = *std::move(summary);
+  record.created_at = absl::Now();
+  RETURN_IF_ERROR(file_util::WriteNewFileDurably(
+      file_util::JoinPath(staged_dir_, kRegistryMetadataFilename),
+      AdapterRecordToJson(record)));
+  RETURN_IF_ERROR(file_util::SyncPath(staged_dir_));
+  return commit_(record, staged_dir_);
+}
+
+void FilesystemStagedUpload::CloseFiles() {
+  for (StagedFile& file : files_) {
+    if (file.fd >= 0) {
+      close(file.fd);
+    }
+    file.fd = -1;
+  }
+}
+
+absl::Status FilesystemStagedUpload::Abort(absl::Status status) {
+  CloseFiles();
+  state_ = State::kAborted;
+  absl::Status removed = file_util::RemoveTree(staged_dir_);
+  if (!removed.ok()) {
+    // Open() of the next run clears whatever is left in the staging area.
+    LogWarning("registry: cannot remove staged upload %s: %s", staged_dir_,
+               removed.ToString());
+  }
+  return status;
+}
+
+}  // namespace loraplex::service

@@ -1,0 +1,225 @@
+#include "service/server/server_app.h"
+
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "engine/common/logging.h"
+#include "engine/common/status_macros.h"
+#include "proto/grpc/health/v1/health.pb.h"
+#include "service/server/seed_adapters.h"
+
+namespace loraplex::service {
+namespace {
+
+// Calls other than generation (uploads committing) get this much longer
+// than the grace before the gRPC server cancels them.
+constexpr absl::Duration kExtraGraceForOtherCalls = absl::Seconds(5);
+
+absl::StatusOr<std::unique_ptr<ApiKeyStore>> LoadApiKeys(
+    const std::string& path) {
+  if (path.empty()) {
+    LogWarning("*****************************************************");
+    LogWarning("* NO --api-keys GIVEN: THE SERVER RUNS OPEN.          *");
+    LogWarning("* Every caller acts as tenant \"%s\", without a key. *",
+               kDefaultTenant);
+    LogWarning("*****************************************************");
+    return ApiKeyStore::Open();
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ApiKeyStore> keys,
+                   ApiKeyStore::LoadFile(path));
+  LogInfo("api keys: %d from %s", keys->num_keys(), path);
+  return keys;
+}
+
+void LogEngine(const engine::EngineOptions& options,
+               const engine::ModelInfo& info) {
+  LogInfo("model: %s (%d layers, hidden %d, vocab %d, %s)", options.model_dir,
+          info.config.num_hidden_layers, info.config.hidden_size,
+          info.config.vocab_size,
+          info.has_tokenizer ? "with tokenizer" : "NO tokenizer: token ids only");
+  LogInfo("engine: device %s, dtype %s, max_seq_len %d, max_batch_size %d, "
+          "max_prefill_tokens %d",
+          info.device, info.dtype, info.max_seq_len, options.max_batch_size,
+          options.max_prefill_tokens);
+  LogInfo("adapters: %d device slots, %d host slots, max rank %d; queue: %d "
+          "requests, %d per tenant (0 = unbounded)",
+          options.max_resident_adapters, options.max_host_adapters,
+          options.max_lora_rank, options.max_queued_requests,
+          options.max_queued_per_tenant);
+}
+
+// Engine::ValidateAdapter for uploads. Its messages start "adapter <dir>: ";
+// the directory is the server's staging path, which clients have no use
+// for (and should not see). A file the engine finds missing is the upload's
+// fault: INVALID_ARGUMENT, not NOT_FOUND.
+AdapterValidator UploadValidator(engine::Engine* engine) {
+  return [engine](const std::string& staged_dir)
+             -> absl::StatusOr<engine::LoraAdapterSummary> {
+    absl::StatusOr<engine::LoraAdapterSummary> summary =
+        engine->ValidateAdapter(staged_dir);
+    if (summary.ok()) return summary;
+    const absl::Status& error = summary.status();
+    const std::string message = absl::StrReplaceAll(
+        error.message(), {{absl::StrCat("adapter ", staged_dir, ": "), ""},
+                          {staged_dir, "<upload>"}});
+    const absl::StatusCode code = absl::IsNotFound(error)
+                                      ? absl::StatusCode::kInvalidArgument
+                                      : error.code();
+    return absl::Status(code, absl::StrCat("invalid adapter: ", message));
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
+    const ServerOptions& options) {
+  std::unique_ptr<ServerApp> app(new ServerApp());
+  ASSIGN_OR_RETURN(app->api_keys_, LoadApiKeys(options.api_keys_file));
+  app->prometheus_registry_ = std::make_shared<prometheus::Registry>();
+  ASSIGN_OR_RETURN(app->metrics_,
+                   ServerMetrics::Create(*app->prometheus_registry_));
+  RETURN_IF_ERROR(app->StartEngine(options));
+  RETURN_IF_ERROR(app->OpenRegistry(options));
+  app->executor_ = std::make_unique<BlockingExecutor>(options.blocking_threads);
+  RETURN_IF_ERROR(app->StartMetricsExposer(options));
+  RETURN_IF_ERROR(app->StartGrpcServer(options));
+  LogInfo("loraplex-server listening on %s (port %d); metrics %s",
+          options.listen_address, app->port_,
+          app->metrics_port_ > 0
+              ? absl::StrCat("on port ", app->metrics_port_, " at /metrics")
+              : std::string("disabled"));
+  return app;
+}
+
+absl::Status ServerApp::StartEngine(const ServerOptions& options) {
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::Create(options.engine, metrics_.get());
+  if (!engine.ok()) {
+    return absl::Status(engine.status().code(),
+                        absl::StrCat("loading the model from ",
+                                     options.engine.model_dir, ": ",
+                                     engine.status().message()));
+  }
+  engine_ = *std::move(engine);
+  LogEngine(options.engine, engine_->model_info());
+  return absl::OkStatus();
+}
+
+absl::Status ServerApp::OpenRegistry(const ServerOptions& options) {
+  FilesystemAdapterRegistryOptions registry_options;
+  registry_options.root_dir = options.registry_dir;
+  registry_options.max_upload_bytes = options.max_upload_bytes;
+  registry_options.max_adapters_per_tenant = options.max_adapters_per_tenant;
+  registry_options.verify_checksums_on_open = options.verify_registry_checksums;
+  registry_options.validator = UploadValidator(engine_.get());
+  ASSIGN_OR_RETURN(registry_,
+                   FilesystemAdapterRegistry::Open(std::move(registry_options)));
+  if (!options.seed_adapters_dir.empty()) {
+    SeedAdapters(*registry_, options.seed_adapters_dir, kSeedTenant);
+  }
+  int registered = 0;
+  for (const AdapterRecord& record : registry_->ListAll()) {
+    const absl::Status status = engine_->RegisterAdapter(
+        record.engine_adapter_id(), registry_->adapter_dir(record));
+    if (status.ok()) {
+      ++registered;
+    } else {
+      LogError("adapter %s is stored but could not be registered: %s",
+               record.ref().ToString(), status.ToString());
+    }
+  }
+  LogInfo("registry %s: %d adapters served", registry_->root_dir(), registered);
+  return absl::OkStatus();
+}
+
+absl::Status ServerApp::StartMetricsExposer(const ServerOptions& options) {
+  engine::Engine* engine = engine_.get();
+  ServerMetrics* metrics = metrics_.get();
+  ASSIGN_OR_RETURN(
+      metrics_exposer_,
+      MetricsExposer::Start(options.metrics_listen, prometheus_registry_,
+                            [engine, metrics] {
+                              metrics->UpdateEngineStats(engine->Stats());
+                            }));
+  if (metrics_exposer_ != nullptr) {
+    const std::vector<int> ports = metrics_exposer_->listening_ports();
+    if (!ports.empty()) metrics_port_ = ports.front();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
+  ServicerDeps deps;
+  deps.engine = engine_.get();
+  deps.registry = registry_.get();
+  deps.api_keys = api_keys_.get();
+  deps.metrics = metrics_.get();
+  deps.executor = executor_.get();
+  generation_service_ = std::make_unique<GenerationServiceImpl>(deps);
+  adapter_service_ = std::make_unique<AdapterServiceImpl>(deps);
+
+  // Both are process-wide switches, read when the builder is created.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Links grpc.health.v1's descriptors in, so that reflection describes the
+  // health service too.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(generation_service_.get());
+  builder.RegisterService(adapter_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    grpc_server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on \"", options.listen_address,
+                     "\" (address in use or invalid)"));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      grpc_server_->GetHealthCheckService();
+  if (health != nullptr) {  // The engine is up: everything serves.
+    health->SetServingStatus(true);
+    health->SetServingStatus(v1::GenerationService::service_full_name(), true);
+    health->SetServingStatus(v1::AdapterService::service_full_name(), true);
+  }
+  return absl::OkStatus();
+}
+
+void ServerApp::Shutdown(absl::Duration grace) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  LogInfo("shutting down (grace %s)", absl::FormatDuration(grace));
+  std::thread stop_accepting;
+  if (grpc_server_ != nullptr) {
+    grpc::HealthCheckServiceInterface* health =
+        grpc_server_->GetHealthCheckService();
+    if (health != nullptr) health->Shutdown();  // NOT_SERVING, for good.
+    const absl::Time deadline = absl::Now() + grace + kExtraGraceForOtherCalls;
+    // Stops accepting calls at once; waits for running ones until deadline.
+    stop_accepting = std::thread([this, deadline] {
+      grpc_server_->Shutdown(absl::ToChronoTime(deadline));
+    });
+  }
+  // Meanwhile running generations finish, or are cancelled at `grace`.
+  if (engine_ != nullptr) engine_->Shutdown(grace);
+  if (stop_accepting.joinable()) {
+    stop_accepting.join();
+    grpc_server_->Wait();
+  }
+  LogInfo("shut down");
+}
+
+ServerApp::~ServerApp() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace loraplex::service

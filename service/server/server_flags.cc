@@ -1,0 +1,255 @@
+#include "service/server/server_flags.h"
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "engine/common/status_macros.h"
+#include "service/metrics/metrics_exposer.h"
+
+namespace loraplex::service {
+namespace {
+
+using Setter = std::function<absl::Status(const std::string& value,
+                                          ServerOptions& options)>;
+
+struct FlagDef {
+  const char* name;   // Without the dashes.
+  const char* value;  // Placeholder in --help, e.g. "DIR".
+  std::string help;   // Ends with the default.
+  Setter set;
+};
+
+absl::Status BadValue(const std::string& flag, const std::string& value,
+                      absl::string_view expected) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, ": \"", value, "\" is not ", expected));
+}
+
+// Integer flags with their smallest allowed value.
+template <typename Int>
+Setter IntSetter(const char* name, Int minimum, Int ServerOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    Int parsed{};
+    if (!absl::SimpleAtoi(value, &parsed) || parsed < minimum) {
+      return BadValue(name, value, absl::StrCat("an integer >= ", minimum));
+    }
+    options.*field = parsed;
+    return absl::OkStatus();
+  };
+}
+Setter EngineIntSetter(const char* name, int32_t minimum,
+                       int32_t engine::EngineOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    int32_t parsed = 0;
+    if (!absl::SimpleAtoi(value, &parsed) || parsed < minimum) {
+      return BadValue(name, value, absl::StrCat("an integer >= ", minimum));
+    }
+    options.engine.*field = parsed;
+    return absl::OkStatus();
+  };
+}
+Setter StringSetter(std::string ServerOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    options.*field = value;
+    return absl::OkStatus();
+  };
+}
+Setter EngineStringSetter(std::string engine::EngineOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    options.engine.*field = value;
+    return absl::OkStatus();
+  };
+}
+absl::Status SetGrace(const std::string& value, ServerOptions& options) {
+  absl::Duration grace;
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(value, &seconds)) {
+    grace = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(value, &grace)) {
+    return BadValue("shutdown-grace", value, "a duration such as 30s or 2m");
+  }
+  if (grace < absl::ZeroDuration()) {
+    return BadValue("shutdown-grace", value, "a duration >= 0");
+  }
+  options.shutdown_grace = grace;
+  return absl::OkStatus();
+}
+
+std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
+  const ServerOptions d;  // Static defaults.
+  const engine::EngineOptions& e = d.engine;
+  using O = ServerOptions;
+  using E = engine::EngineOptions;
+  return {
+      {"listen", "HOST:PORT",
+       absl::StrCat("gRPC address (default ", d.listen_address, ")"),
+       StringSetter(&O::listen_address)},
+      {"metrics-listen", "HOST:PORT",
+       absl::StrCat("Prometheus /metrics address; \"\" disables it (default ",
+                    kDefaultMetricsListen, ")"),
+       StringSetter(&O::metrics_listen)},
+      {"model", "DIR",
+       absl::StrCat("Hugging Face model directory (default $LORAPLEX_MODEL, "
+                    "else the embedded model ",
+                    env.default_model_dir, ")"),
+       EngineStringSetter(&E::model_dir)},
+      {"device", "DEV", "cpu, cuda, cuda:N or auto (default auto)",
+       EngineStringSetter(&E::device)},
+      {"dtype", "TYPE",
+       "float32, float16, bfloat16 or auto: float32 on CPU, bfloat16 on CUDA "
+       "(default auto)",
+       EngineStringSetter(&E::dtype)},
+      {"threads", "N", "CPU threads for the model; 0 = all cores (default 0)",
+       EngineIntSetter("threads", 0, &E::num_threads)},
+      {"api-keys", "FILE",
+       "API key file (lines \"<tenant> <tenant|admin> <sha256 of key>\"); "
+       "absent = open mode, every call is tenant \"default\" (default none)",
+       StringSetter(&O::api_keys_file)},
+      {"registry-dir", "DIR",
+       "durable adapter store (default $XDG_STATE_HOME/loraplex/registry if "
+       "XDG_STATE_HOME is set, else ./loraplex-registry)",
+       StringSetter(&O::registry_dir)},
+      {"seed-adapters", "DIR",
+       absl::StrCat("store every adapter <DIR>/<name>/ as tenant \"",
+                    kSeedTenant,
+                    "\", public, on start if missing; \"\" disables (default "
+                    "<embedded model>/adapters when --model is the embedded "
+                    "model, else none)"),
+       StringSetter(&O::seed_adapters_dir)},
+      {"max-upload-bytes", "N",
+       absl::StrCat("total bytes of one upload's files (default ",
+                    d.max_upload_bytes, ")"),
+       IntSetter<uint64_t>("max-upload-bytes", 1, &O::max_upload_bytes)},
+      {"max-lora-rank", "N",
+       absl::StrCat("largest adapter rank accepted; alias --max-rank "
+                    "(default ", e.max_lora_rank, ")"),
+       EngineIntSetter("max-lora-rank", 1, &E::max_lora_rank)},
+      {"max-rank", "N", "alias of --max-lora-rank",
+       EngineIntSetter("max-rank", 1, &E::max_lora_rank)},
+      {"max-adapters-per-tenant", "N",
+       absl::StrCat("adapters stored per tenant; 0 = no limit (default ",
+                    d.max_adapters_per_tenant, ")"),
+       IntSetter<int32_t>("max-adapters-per-tenant", 0,
+                          &O::max_adapters_per_tenant)},
+      {"max-resident-adapters", "N",
+       absl::StrCat("adapter slots on the device, LRU (default ",
+                    e.max_resident_adapters, ")"),
+       EngineIntSetter("max-resident-adapters", 1, &E::max_resident_adapters)},
+      {"max-host-adapters", "N",
+       absl::StrCat("adapters kept in host memory behind them (default ",
+                    e.max_host_adapters, ")"),
+       EngineIntSetter("max-host-adapters", 1, &E::max_host_adapters)},
+      {"max-batch-size", "N",
+       absl::StrCat("sequences decoded together, = KV slots (default ",
+                    e.max_batch_size, ")"),
+       EngineIntSetter("max-batch-size", 1, &E::max_batch_size)},
+      {"max-seq-len", "N",
+       "KV tokens per sequence (prompt + output); 0 = the model's "
+       "max_position_embeddings capped at 4096 (default 0)",
+       EngineIntSetter("max-seq-len", 0, &E::max_seq_len)},
+      {"max-prefill-tokens", "N",
+       absl::StrCat("prompt tokens processed per step (default ",
+                    e.max_prefill_tokens, ")"),
+       EngineIntSetter("max-prefill-tokens", 1, &E::max_prefill_tokens)},
+      {"max-queued-requests", "N",
+       absl::StrCat("requests waiting for admission before RESOURCE_EXHAUSTED "
+                    "(default ",
+                    e.max_queued_requests, ")"),
+       EngineIntSetter("max-queued-requests", 1, &E::max_queued_requests)},
+      {"max-queued-per-tenant", "N",
+       "the same bound per tenant; 0 = none (default 0)",
+       EngineIntSetter("max-queued-per-tenant", 0, &E::max_queued_per_tenant)},
+      {"shutdown-grace", "DURATION",
+       absl::StrCat("on SIGTERM/SIGINT, time running requests get to finish "
+                    "(default ",
+                    absl::FormatDuration(d.shutdown_grace), ")"),
+       SetGrace},
+  };
+}
+
+// Fills in the defaults that depend on other flags and the environment.
+void ApplyDerivedDefaults(const std::set<std::string>& given,
+                          const FlagEnvironment& env, ServerOptions& options) {
+  if (!given.count("model")) {
+    options.engine.model_dir =
+        env.env_model.empty() ? env.default_model_dir : env.env_model;
+  }
+  if (!given.count("registry-dir")) {
+    options.registry_dir =
+        env.xdg_state_home.empty()
+            ? std::string("loraplex-registry")
+            : absl::StrCat(env.xdg_state_home, "/loraplex/registry");
+  }
+  if (!given.count("seed-adapters") && !env.default_model_dir.empty() &&
+      options.engine.model_dir == env.default_model_dir) {
+    options.seed_adapters_dir = env.default_model_dir + "/adapters";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedFlags> ParseServerFlags(
+    const std::vector<std::string>& args, const FlagEnvironment& environment) {
+  const std::vector<FlagDef> table = FlagTable(environment);
+  ParsedFlags parsed;
+  std::set<std::string> given;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      parsed.help = true;
+      return parsed;
+    }
+    if (!absl::StartsWith(arg, "--")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", arg, "\" (flags only)"));
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    const size_t equals = name.find('=');
+    const bool inline_value = equals != std::string::npos;
+    if (inline_value) {
+      value = name.substr(equals + 1);
+      name.resize(equals);
+    }
+    const FlagDef* def = nullptr;
+    for (const FlagDef& candidate : table) {
+      if (name == candidate.name) def = &candidate;
+    }
+    if (def == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value"));
+      }
+      value = args[++i];
+    }
+    RETURN_IF_ERROR(def->set(value, parsed.options));
+    given.insert(name == "max-rank" ? "max-lora-rank" : name);
+  }
+  ApplyDerivedDefaults(given, environment, parsed.options);
+  return parsed;
+}
+
+std::string ServerUsage(const FlagEnvironment& environment) {
+  std::string usage =
+      "Usage: loraplex-server [--flag=value ...]\n\n"
+      "Serves generation with one base model and many tenants' LoRA adapters "
+      "over gRPC\n(loraplex.v1; health checking and reflection included).\n\n"
+      "Flags:\n";
+  for (const FlagDef& def : FlagTable(environment)) {
+    absl::StrAppend(&usage, "  --", def.name, "=", def.value, "\n      ",
+                    def.help, "\n");
+  }
+  return usage;
+}
+
+}  // namespace loraplex::service

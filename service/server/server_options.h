@@ -1,0 +1,44 @@
+// Everything `loraplex-server` can be told, with its defaults: one struct
+// filled from flags in one place (server_flags.h) and handed to ServerApp.
+#ifndef LORAPLEX_SERVICE_SERVER_SERVER_OPTIONS_H_
+#define LORAPLEX_SERVICE_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "engine/engine.h"
+
+namespace loraplex::service {
+
+struct ServerOptions {
+  // gRPC address, "host:port"; port 0 picks a free one (ServerApp::port()).
+  std::string listen_address = "0.0.0.0:50051";
+  // Prometheus /metrics address; empty disables the exposer.
+  std::string metrics_listen = "0.0.0.0:9090";
+  // API key file (service/auth/api_key_store.h); empty = open mode, every
+  // call acts as the tenant "default".
+  std::string api_keys_file;
+  // Root of the durable adapter registry (created if missing).
+  std::string registry_dir = "loraplex-registry";
+  // A directory of PEFT adapters (<dir>/<name>/) stored on start as tenant
+  // "demo", PUBLIC, unless already present; empty = none.
+  std::string seed_adapters_dir;
+  // Model, device, dtype, batch/KV/cache/queue limits, max LoRA rank.
+  engine::EngineOptions engine;
+  uint64_t max_upload_bytes = uint64_t{512} << 20;  // One upload's files.
+  int32_t max_adapters_per_tenant = 100;            // 0 = no limit.
+  // SIGTERM/SIGINT: how long in-flight requests may run before cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(30);
+  // Threads for blocking RPC steps (upload commits, LoadAdapter).
+  int32_t blocking_threads = 4;
+  // Re-hash every stored adapter file at start-up (see the registry).
+  bool verify_registry_checksums = true;
+};
+
+// The tenant that owns seeded adapters.
+inline constexpr char kSeedTenant[] = "demo";
+
+}  // namespace loraplex::service
+
+#endif  // LORAPLEX_SERVICE_SERVER_SERVER_OPTIONS_H_

@@ -1,0 +1,505 @@
+// The Engine API end to end on the reference fixtures: continuous batching
+// with heterogeneous adapters, adapter cache tiers, cancellation, limits,
+// stopping, seeded sampling and shutdown.
+#include "engine/engine.h"
+
+#include <map>
+#include <set>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/runtime/fixture_cases.h"
+
+namespace loraplex::engine {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FixtureAdapterDir;
+using testing::FixtureCase;
+using testing::FixtureModelDir;
+using testing::LoadFixtureCases;
+using testing::MaxAbsDiff;
+
+// Collects one request's events; thread-safe.
+class Collector {
+ public:
+  GenerationCallback Callback() {
+    return [this](const GenerationEvent& e) {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(e);
+      tokens_.insert(tokens_.end(), e.token_ids.begin(), e.token_ids.end());
+      text_ += e.text;
+      if (!e.last_logits.empty()) last_logits_ = e.last_logits;
+      if (e.finished) {
+        final_ = e;
+        done_.Notify();
+      }
+    };
+  }
+  void Wait() { done_.WaitForNotification(); }
+  bool WaitFor(absl::Duration d) {
+    return done_.WaitForNotificationWithTimeout(d);
+  }
+  bool HasEvents() {
+    absl::MutexLock lock(&mu_);
+    return !events_.empty();
+  }
+  std::vector<int32_t> tokens() {
+    absl::MutexLock lock(&mu_);
+    return tokens_;
+  }
+  std::vector<float> last_logits() {
+    absl::MutexLock lock(&mu_);
+    return last_logits_;
+  }
+  GenerationEvent final_event() {
+    absl::MutexLock lock(&mu_);
+    return final_;
+  }
+  int num_finished_events() {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& e : events_) n += e.finished ? 1 : 0;
+    return n;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<GenerationEvent> events_;
+  std::vector<int32_t> tokens_;
+  std::string text_;
+  std::vector<float> last_logits_;
+  GenerationEvent final_;
+  absl::Notification done_;
+};
+
+EngineOptions FixtureOptions(const std::string& model) {
+  EngineOptions options;
+  options.model_dir = FixtureModelDir(model);
+  options.device = "cpu";
+  options.max_seq_len = 128;
+  options.num_threads = 1;
+  return options;
+}
+
+std::unique_ptr<Engine> MakeEngine(const EngineOptions& options,
+                                   EngineObserver* observer = nullptr) {
+  auto engine = Engine::Create(options, observer);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return engine.ok() ? *std::move(engine) : nullptr;
+}
+
+void RegisterFixtureAdapters(Engine& engine, const std::string& model,
+                             const std::vector<FixtureCase>& cases) {
+  std::set<std::string> seen;
+  for (const FixtureCase& c : cases) {
+    if (c.adapter.empty() || !seen.insert(c.adapter).second) continue;
+    ASSERT_TRUE(engine.RegisterAdapter(c.adapter, FixtureAdapterDir(model, c.adapter)).ok());
+  }
+}
+
+GenerationRequest GreedyRequest(const FixtureCase& c) {
+  GenerationRequest r;
+  r.adapter_id = c.adapter;
+  r.prompt_ids = c.prompt_ids;
+  r.stopping.max_new_tokens = static_cast<int32_t>(c.greedy_ids.size());
+  r.stopping.ignore_eos = true;  // The reference did not stop at EOS.
+  r.return_last_logits = true;
+  return r;
+}
+
+class EngineFixtureTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineFixtureTest, ConcurrentMixedAdaptersMatchReference) {
+  const auto cases = LoadFixtureCases(GetParam());
+  auto engine = MakeEngine(FixtureOptions(GetParam()));
+  RegisterFixtureAdapters(*engine, GetParam(), cases);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const FixtureCase& c : cases) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    collectors[i]->Wait();
+    EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits), 1e-4)
+        << "case " << i;
+    EXPECT_EQ(collectors[i]->final_event().finish_reason, FinishReason::kLength);
+    EXPECT_EQ(collectors[i]->num_finished_events(), 1);
+  }
+}
+
+TEST_P(EngineFixtureTest, OneAtATimeMatchesReference) {
+  const auto cases = LoadFixtureCases(GetParam());
+  auto engine = MakeEngine(FixtureOptions(GetParam()));
+  RegisterFixtureAdapters(*engine, GetParam(), cases);
+  for (const FixtureCase& c : cases) {
+    Collector collector;
+    ASSERT_TRUE(engine->Submit(GreedyRequest(c), collector.Callback()).ok());
+    collector.Wait();
+    EXPECT_EQ(collector.tokens(), c.greedy_ids) << "adapter " << c.adapter;
+    EXPECT_LT(MaxAbsDiff(collector.last_logits(), c.last_logits), 1e-4);
+  }
+}
+
+TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
+  const auto cases = LoadFixtureCases(GetParam());
+  EngineOptions options = FixtureOptions(GetParam());
+  options.max_prefill_tokens = 4;     // Prompts are prefilled in chunks.
+  options.max_resident_adapters = 1;  // Adapters take turns in one slot.
+  options.max_host_adapters = 1;      // ... and are re-read from disk.
+  auto engine = MakeEngine(options);
+  RegisterFixtureAdapters(*engine, GetParam(), cases);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const FixtureCase& c : cases) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    collectors[i]->Wait();
+    EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits), 1e-4);
+  }
+  const EngineStats stats = engine->Stats();
+  EXPECT_LE(stats.resident_adapters_device, 1);
+  EXPECT_GT(stats.adapter_misses, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(HfDev, EngineFixtureTest,
+                         ::testing::Values("llama-gqa", "qwen2-bias"));
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cases_ = LoadFixtureCases("llama-gqa");
+    engine_ = MakeEngine(FixtureOptions("llama-gqa"));
+    RegisterFixtureAdapters(*engine_, "llama-gqa", cases_);
+  }
+  const FixtureCase& Case(const std::string& adapter, size_t prompt_len) {
+    for (const FixtureCase& c : cases_) {
+      if (c.adapter == adapter && c.prompt_ids.size() == prompt_len) return c;
+    }
+    ADD_FAILURE() << "no case " << adapter << "/" << prompt_len;
+    return cases_[0];
+  }
+  std::vector<FixtureCase> cases_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, StopsAtEosUnlessIgnored) {
+  // The reference's all-r16 7-token case emits EOS (id 2) as its third token.
+  const FixtureCase& c = Case("all-r16", 7);
+  ASSERT_EQ(c.greedy_ids[2], 2);
+  GenerationRequest r = GreedyRequest(c);
+  r.stopping.ignore_eos = false;
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  collector.Wait();
+  EXPECT_EQ(collector.tokens(),
+            std::vector<int32_t>(c.greedy_ids.begin(), c.greedy_ids.begin() + 3));
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kEos);
+  EXPECT_EQ(collector.final_event().usage.completion_tokens, 3);
+  EXPECT_EQ(collector.final_event().usage.prompt_tokens, 7);
+}
+
+TEST_F(EngineTest, StopTokenIdsEndGeneration) {
+  const FixtureCase& c = Case("", 7);
+  GenerationRequest r = GreedyRequest(c);
+  r.stopping.stop_token_ids = {c.greedy_ids[4]};
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  collector.Wait();
+  const auto first = std::find(c.greedy_ids.begin(), c.greedy_ids.end(),
+                               c.greedy_ids[4]);
+  EXPECT_EQ(collector.tokens(), std::vector<int32_t>(c.greedy_ids.begin(), first + 1));
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kStop);
+}
+
+TEST_F(EngineTest, MaxNewTokensGivesLength) {
+  GenerationRequest r = GreedyRequest(Case("qv-r8", 23));
+  r.stopping.max_new_tokens = 5;
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  collector.Wait();
+  EXPECT_EQ(collector.tokens().size(), 5u);
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kLength);
+}
+
+TEST_F(EngineTest, KvCapacityEndsGenerationWithLength) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.max_seq_len = 30;
+  auto engine = MakeEngine(options);
+  GenerationRequest r = GreedyRequest(Case("", 23));
+  r.stopping.max_new_tokens = 100;
+  Collector collector;
+  ASSERT_TRUE(engine->Submit(r, collector.Callback()).ok());
+  collector.Wait();
+  EXPECT_EQ(collector.tokens().size(), 30u - 23u);
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kLength);
+}
+
+TEST_F(EngineTest, RejectsBadRequests) {
+  GenerationRequest base = GreedyRequest(Case("", 7));
+  auto submit = [&](GenerationRequest r) {
+    return engine_->Submit(std::move(r), [](const GenerationEvent&) {}).status();
+  };
+  GenerationRequest r = base;
+  r.adapter_id = "nope";
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kNotFound);
+  r = base;
+  r.prompt_ids.clear();
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kInvalidArgument);
+  r = base;
+  r.prompt_ids = {1, 512};
+  EXPECT_THAT(submit(r).message(), HasSubstr("outside the vocabulary"));
+  r = base;
+  r.prompt_ids = {-1};
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kInvalidArgument);
+  r = base;
+  r.prompt_ids.assign(128, 5);
+  EXPECT_THAT(submit(r).message(), HasSubstr("max_seq_len"));
+  r = base;
+  r.sampling.top_p = 0;
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kInvalidArgument);
+  r = base;
+  r.sampling.temperature = -1;
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kInvalidArgument);
+  r = base;
+  r.stopping.max_new_tokens = 0;
+  EXPECT_EQ(submit(r).code(), absl::StatusCode::kInvalidArgument);
+  r = base;
+  r.prompt_ids.clear();
+  r.prompt_text = "hello";
+  EXPECT_THAT(submit(r).message(), HasSubstr("no tokenizer"));
+  r = base;
+  r.stopping.stop_strings = {"x"};
+  EXPECT_THAT(submit(r).message(), HasSubstr("tokenizer"));
+}
+
+TEST_F(EngineTest, CancelEndsARunningRequest) {
+  GenerationRequest r = GreedyRequest(Case("qv-r8", 7));
+  r.stopping.max_new_tokens = 110;
+  Collector collector;
+  auto id = engine_->Submit(r, collector.Callback());
+  ASSERT_TRUE(id.ok());
+  while (!collector.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
+  engine_->Cancel(*id);
+  collector.Wait();
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kCancelled);
+  EXPECT_LT(collector.tokens().size(), 110u);
+  engine_->Cancel(*id);  // Finished ids are ignored.
+  engine_->Cancel(987654);
+  // Its KV slot and adapter pin are free again.
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(engine_->Stats().kv_slots_in_use, 0);
+}
+
+TEST_F(EngineTest, QueueLimitGivesResourceExhausted) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.max_batch_size = 1;
+  options.max_queued_requests = 2;
+  auto engine = MakeEngine(options);
+  GenerationRequest long_request = GreedyRequest(Case("", 1));
+  long_request.stopping.max_new_tokens = 120;
+  Collector running;
+  ASSERT_TRUE(engine->Submit(long_request, running.Callback()).ok());
+  while (!running.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
+  // The only KV slot is taken, so these two wait in the queue.
+  Collector a, b;
+  ASSERT_TRUE(engine->Submit(GreedyRequest(Case("", 7)), a.Callback()).ok());
+  ASSERT_TRUE(engine->Submit(GreedyRequest(Case("", 7)), b.Callback()).ok());
+  auto third = engine->Submit(GreedyRequest(Case("", 7)), [](const GenerationEvent&) {});
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.status().message(), HasSubstr("retry"));
+  running.Wait();
+  a.Wait();
+  b.Wait();
+  EXPECT_EQ(a.tokens(), Case("", 7).greedy_ids);
+}
+
+TEST_F(EngineTest, TenantsAreAdmittedRoundRobin) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.max_batch_size = 1;
+  auto engine = MakeEngine(options);
+  absl::Mutex mu;
+  std::vector<std::string> finish_order;
+  std::vector<std::unique_ptr<Collector>> collectors;
+  GenerationRequest blocker = GreedyRequest(Case("", 1));
+  blocker.stopping.max_new_tokens = 40;
+  blocker.tenant = "a";
+  Collector first;
+  ASSERT_TRUE(engine->Submit(blocker, first.Callback()).ok());
+  while (!first.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
+  auto submit = [&](const std::string& tenant) {
+    GenerationRequest r = GreedyRequest(Case("", 7));
+    r.stopping.max_new_tokens = 2;
+    r.tenant = tenant;
+    ASSERT_TRUE(engine
+                    ->Submit(r,
+                             [&mu, &finish_order, tenant](const GenerationEvent& e) {
+                               if (!e.finished) return;
+                               absl::MutexLock lock(&mu);
+                               finish_order.push_back(tenant);
+                             })
+                    .ok());
+  };
+  for (int i = 0; i < 4; ++i) submit("a");
+  submit("b");
+  first.Wait();
+  engine->Shutdown(absl::Seconds(30));
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(finish_order.size(), 5u);
+  // b arrived last but is served within the first two slots, not after a's
+  // whole burst.
+  const auto b_pos = std::find(finish_order.begin(), finish_order.end(), "b") -
+                     finish_order.begin();
+  EXPECT_LE(b_pos, 1);
+}
+
+TEST_F(EngineTest, SeededSamplingIsIndependentOfBatchComposition) {
+  GenerationRequest r = GreedyRequest(Case("all-r16", 23));
+  r.sampling.temperature = 1.3f;
+  r.sampling.top_p = 0.9f;
+  r.sampling.top_k = 50;
+  r.sampling.seed = 1234;
+  Collector alone;
+  ASSERT_TRUE(engine_->Submit(r, alone.Callback()).ok());
+  alone.Wait();
+  std::vector<std::unique_ptr<Collector>> others;
+  Collector together;
+  for (const FixtureCase& c : cases_) {
+    others.push_back(std::make_unique<Collector>());
+    GenerationRequest o = GreedyRequest(c);
+    o.sampling.temperature = 0.7f;
+    o.sampling.seed = 99;
+    ASSERT_TRUE(engine_->Submit(o, others.back()->Callback()).ok());
+  }
+  ASSERT_TRUE(engine_->Submit(r, together.Callback()).ok());
+  together.Wait();
+  EXPECT_EQ(alone.tokens(), together.tokens());
+  r.sampling.seed = 4321;
+  Collector other_seed;
+  ASSERT_TRUE(engine_->Submit(r, other_seed.Callback()).ok());
+  other_seed.Wait();
+  EXPECT_NE(alone.tokens(), other_seed.tokens());
+  for (auto& o : others) o->Wait();
+}
+
+TEST_F(EngineTest, UnregisterLetsRunningRequestsFinish) {
+  const FixtureCase& c = Case("attn-r4-rslora", 23);
+  GenerationRequest r = GreedyRequest(c);
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  while (!collector.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(engine_->UnregisterAdapter("attn-r4-rslora").ok());
+  collector.Wait();
+  EXPECT_EQ(collector.tokens(), c.greedy_ids);
+  EXPECT_EQ(engine_->Submit(r, [](const GenerationEvent&) {}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->UnregisterAdapter("attn-r4-rslora").code(),
+            absl::StatusCode::kNotFound);
+  // The id can be registered again (a new upload under the same name).
+  ASSERT_TRUE(engine_->RegisterAdapter(
+      "attn-r4-rslora", FixtureAdapterDir("llama-gqa", "attn-r4-rslora")).ok());
+  Collector again;
+  ASSERT_TRUE(engine_->Submit(r, again.Callback()).ok());
+  again.Wait();
+  EXPECT_EQ(again.tokens(), c.greedy_ids);
+}
+
+TEST_F(EngineTest, LoadAndEvictAdapter) {
+  EXPECT_EQ(engine_->Stats().resident_adapters_device, 0);
+  ASSERT_TRUE(engine_->LoadAdapter("qv-r8").ok());
+  EXPECT_EQ(engine_->Stats().resident_adapters_device, 1);
+  EXPECT_EQ(engine_->Stats().resident_adapters_host, 1);
+  ASSERT_TRUE(engine_->LoadAdapter("qv-r8").ok());  // Already resident.
+  EXPECT_EQ(engine_->Stats().resident_adapters_device, 1);
+  ASSERT_TRUE(engine_->EvictAdapter("qv-r8").ok());
+  EXPECT_EQ(engine_->Stats().resident_adapters_device, 0);
+  EXPECT_EQ(engine_->LoadAdapter("missing").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, InvalidAdapterFailsItsRequestsOnly) {
+  // A Qwen2 adapter does not fit the Llama fixture's shapes.
+  ASSERT_TRUE(engine_->RegisterAdapter("wrong", FixtureAdapterDir("qwen2-bias", "all-r8")).ok());
+  absl::Status load = engine_->LoadAdapter("wrong");
+  EXPECT_EQ(load.code(), absl::StatusCode::kInvalidArgument) << load;
+  GenerationRequest bad = GreedyRequest(Case("", 7));
+  bad.adapter_id = "wrong";
+  Collector bad_collector, good_collector;
+  ASSERT_TRUE(engine_->Submit(bad, bad_collector.Callback()).ok());
+  ASSERT_TRUE(engine_->Submit(GreedyRequest(Case("qv-r8", 7)), good_collector.Callback()).ok());
+  bad_collector.Wait();
+  good_collector.Wait();
+  EXPECT_EQ(bad_collector.final_event().finish_reason, FinishReason::kError);
+  EXPECT_EQ(bad_collector.final_event().error.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(good_collector.tokens(), Case("qv-r8", 7).greedy_ids);
+  EXPECT_EQ(engine_->ValidateAdapter(FixtureAdapterDir("qwen2-bias", "all-r8")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto summary = engine_->ValidateAdapter(FixtureAdapterDir("llama-gqa", "all-r16"));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->max_rank, 16);
+}
+
+TEST_F(EngineTest, ShutdownCancelsWhatDoesNotFinishInTime) {
+  GenerationRequest r = GreedyRequest(Case("", 1));
+  r.stopping.max_new_tokens = 120;
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  engine_->Shutdown(absl::ZeroDuration());
+  ASSERT_TRUE(collector.WaitFor(absl::Seconds(10)));
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kCancelled);
+  EXPECT_EQ(engine_->Submit(r, [](const GenerationEvent&) {}).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(EngineTest, ShutdownWithGraceLetsWorkFinish) {
+  GenerationRequest r = GreedyRequest(Case("qv-r8", 7));
+  Collector collector;
+  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
+  engine_->Shutdown(absl::Seconds(60));
+  EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kLength);
+  EXPECT_EQ(collector.tokens(), Case("qv-r8", 7).greedy_ids);
+}
+
+TEST(EngineCreateTest, ReportsBadOptionsAndModels) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.device = "tpu";
+  EXPECT_THAT(Engine::Create(options).status().message(), HasSubstr("unknown device"));
+  options = FixtureOptions("llama-gqa");
+  options.dtype = "float16";
+  options.device = "cpu";
+  EXPECT_THAT(Engine::Create(options).status().message(), HasSubstr("float16"));
+  options = FixtureOptions("llama-gqa");
+  options.max_seq_len = 100000;
+  EXPECT_THAT(Engine::Create(options).status().message(),
+              HasSubstr("max_position_embeddings"));
+  options = FixtureOptions("llama-gqa");
+  options.max_batch_size = 0;
+  EXPECT_EQ(Engine::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options = FixtureOptions("llama-gqa");
+  options.model_dir = "/nonexistent";
+  EXPECT_EQ(Engine::Create(options).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(EngineCreateTest, Bfloat16RunsAndStaysCloseToFloat32) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.dtype = "bfloat16";
+  auto engine = MakeEngine(options);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->model_info().dtype, "bfloat16");
+  const auto cases = LoadFixtureCases("llama-gqa");
+  Collector collector;
+  ASSERT_TRUE(engine->Submit(GreedyRequest(cases[1]), collector.Callback()).ok());
+  collector.Wait();
+  EXPECT_LT(MaxAbsDiff(collector.last_logits(), cases[1].last_logits), 0.1);
+}
+
+}  // namespace
+}  // namespace loraplex::engine

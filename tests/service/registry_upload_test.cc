@@ -1,0 +1,345 @@
+// Uploads through FilesystemAdapterRegistry: the happy path, every way an
+// upload can fail, and that a failed or dropped upload leaves nothing.
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/auth/sha256.h"
+#include "service/registry/filesystem_adapter_registry.h"
+#include "tests/service/registry_test_util.h"
+
+namespace loraplex::service {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing_util::AdapterBytes;
+using testing_util::ListDirOrEmpty;
+using testing_util::LoadFixtureAdapter;
+using testing_util::OptionsFor;
+using testing_util::ReadFileOrDie;
+using testing_util::SpecFor;
+using testing_util::TempDir;
+using testing_util::UploadAdapter;
+
+class RegistryUploadTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(OptionsFor(dir_.path())); }
+
+  void Open(FilesystemAdapterRegistryOptions options) {
+    registry_.reset();
+    auto registry = FilesystemAdapterRegistry::Open(std::move(options));
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = *std::move(registry);
+  }
+
+  // Nothing committed for the tenant, and no upload left behind.
+  void ExpectNothingStored(const std::string& tenant) {
+    EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/adapters/" + tenant), IsEmpty());
+    EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.staging"), IsEmpty());
+    EXPECT_TRUE(registry_->ListAll().empty());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FilesystemAdapterRegistry> registry_;
+  const AdapterBytes qv_ = LoadFixtureAdapter("qv-r8");
+};
+
+TEST_F(RegistryUploadTest, UploadGetListDelete) {
+  const absl::Time before = absl::Now();
+  absl::StatusOr<AdapterRecord> record = UploadAdapter(
+      *registry_, SpecFor("acme", "support", qv_, Visibility::kPublic), qv_);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->tenant, "acme");
+  EXPECT_EQ(record->name, "support");
+  EXPECT_EQ(record->description, "test adapter support");
+  EXPECT_EQ(record->visibility, Visibility::kPublic);
+  EXPECT_TRUE(IsVersionId(record->version)) << record->version;
+  EXPECT_EQ(record->engine_adapter_id(), "acme/support@" + record->version);
+  EXPECT_GE(record->created_at, before);
+  EXPECT_LE(record->created_at, absl::Now());
+  EXPECT_THAT(
+      record->files,
+      ElementsAre(
+          AdapterFileRecord{kAdapterConfigFilename, Sha256Hex(qv_.config),
+                            qv_.config.size()},
+          AdapterFileRecord{kAdapterWeightsFilename, Sha256Hex(qv_.weights),
+                            qv_.weights.size()}));
+  EXPECT_EQ(record->size_bytes(), qv_.config.size() + qv_.weights.size());
+  // The summary is the engine validator's.
+  EXPECT_EQ(record->summary.max_rank, 8);
+  EXPECT_EQ(record->summary.lora_alpha, 16);
+  EXPECT_FALSE(record->summary.use_rslora);
+  EXPECT_THAT(record->summary.targets, ElementsAre("q_proj", "v_proj"));
+
+  const std::string dir = registry_->adapter_dir(*record);
+  EXPECT_EQ(dir, dir_.path() + "/adapters/acme/support@" + record->version);
+  EXPECT_EQ(ReadFileOrDie(dir + "/adapter_config.json"), qv_.config);
+  EXPECT_EQ(ReadFileOrDie(dir + "/adapter_model.safetensors"), qv_.weights);
+
+  absl::StatusOr<AdapterRecord> got = registry_->Get({"acme", "support"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, record->version);
+  ASSERT_EQ(registry_->ListAll().size(), 1u);
+  ListQuery query;
+  query.viewer = Principal{"globex", Role::kTenant};
+  absl::StatusOr<AdapterPage> page = registry_->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 1u);
+  EXPECT_EQ(page->records[0].version, record->version);
+
+  absl::StatusOr<AdapterRecord> deleted =
+      registry_->Delete({"acme", "support"});
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->engine_adapter_id(), record->engine_adapter_id());
+  absl::StatusOr<AdapterRecord> gone = registry_->Get({"acme", "support"});
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(gone.status().message(), "adapter \"acme/support\" not found");
+  EXPECT_EQ(registry_->Delete({"acme", "support"}).status().code(),
+            absl::StatusCode::kNotFound);
+  ExpectNothingStored("acme");
+  EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.trash"), IsEmpty());
+}
+
+TEST_F(RegistryUploadTest, ReuploadAfterDeleteGetsANewVersionAndPath) {
+  absl::StatusOr<AdapterRecord> first =
+      UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(registry_->Delete({"acme", "bot"}).ok());
+  absl::StatusOr<AdapterRecord> second =
+      UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->version, first->version);
+  EXPECT_NE(second->engine_adapter_id(), first->engine_adapter_id());
+  EXPECT_NE(registry_->adapter_dir(*second), registry_->adapter_dir(*first));
+}
+
+TEST_F(RegistryUploadTest, ChunkSizeDoesNotMatter) {
+  for (size_t chunk : {size_t{1} << 20, size_t{7}}) {
+    const std::string name = "chunked-" + std::to_string(chunk);
+    absl::StatusOr<AdapterRecord> record =
+        UploadAdapter(*registry_, SpecFor("acme", name, qv_), qv_, chunk);
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(ReadFileOrDie(registry_->adapter_dir(*record) +
+                            "/adapter_model.safetensors"),
+              qv_.weights);
+  }
+}
+
+TEST_F(RegistryUploadTest, Sha256MismatchIsDataLossAndStoresNothing) {
+  UploadSpec spec = SpecFor("acme", "bot", qv_);
+  spec.files[0].sha256 = Sha256Hex("something else");  // the weights
+  absl::StatusOr<AdapterRecord> record = UploadAdapter(*registry_, spec, qv_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(record.status().message(),
+              HasSubstr("sha256 mismatch for adapter_model.safetensors: "
+                        "declared " +
+                        Sha256Hex("something else") + ", received " +
+                        Sha256Hex(qv_.weights)));
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, UpperCaseDigestsAreAcceptedAndStoredLowerCase) {
+  UploadSpec spec = SpecFor("acme", "bot", qv_);
+  for (AdapterFileRecord& file : spec.files) {
+    for (char& c : file.sha256) {
+      c = static_cast<char>(toupper(c));
+    }
+  }
+  absl::StatusOr<AdapterRecord> record = UploadAdapter(*registry_, spec, qv_);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->files[1].sha256, Sha256Hex(qv_.weights));
+}
+
+TEST_F(RegistryUploadTest, FileShorterThanDeclaredIsRejectedAtFinish) {
+  UploadSpec spec = SpecFor("acme", "bot", qv_);
+  spec.files[1].size_bytes += 10;  // the config
+  absl::StatusOr<AdapterRecord> record = UploadAdapter(*registry_, spec, qv_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      record.status().message(),
+      HasSubstr("adapter_config.json ended after " +
+                std::to_string(qv_.config.size()) + " of its declared " +
+                std::to_string(qv_.config.size() + 10) + " bytes"));
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, FileLongerThanDeclaredIsRejectedAtOnce) {
+  UploadSpec spec = SpecFor("acme", "bot", qv_);
+  spec.files[0].size_bytes -= 1;  // the weights
+  absl::StatusOr<AdapterRecord> record = UploadAdapter(*registry_, spec, qv_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(record.status().message(),
+              HasSubstr("adapter_model.safetensors is longer than its "
+                        "declared"));
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, UploadsOverTheSizeLimitAreResourceExhausted) {
+  FilesystemAdapterRegistryOptions options = OptionsFor(dir_.path());
+  options.max_upload_bytes = qv_.config.size() + qv_.weights.size() - 1;
+  Open(std::move(options));
+  absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+      registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+  EXPECT_EQ(upload.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(upload.status().message(),
+              HasSubstr("exceed the server's upload limit of " +
+                        std::to_string(options.max_upload_bytes) + " bytes"));
+  ExpectNothingStored("acme");
+  // A declared size near 2^64 cannot wrap the total around.
+  UploadSpec huge = SpecFor("acme", "bot", qv_);
+  huge.files[0].size_bytes = ~uint64_t{0};
+  EXPECT_EQ(registry_->BeginUpload(huge).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(RegistryUploadTest, ValidatorRejectionPassesThroughAndStoresNothing) {
+  FilesystemAdapterRegistryOptions options = OptionsFor(dir_.path());
+  options.validator = testing_util::EngineValidator(/*max_rank=*/4);
+  Open(std::move(options));
+  absl::StatusOr<AdapterRecord> record =
+      UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(record.status().message(), HasSubstr("rank"));
+  // The message names the adapter, not the server's staging directory.
+  EXPECT_THAT(record.status().message(), HasSubstr("acme/bot"));
+  EXPECT_THAT(record.status().message(),
+              ::testing::Not(HasSubstr(dir_.path())));
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, AdapterThatDoesNotFitTheModelIsRejected) {
+  // A real PEFT config whose rank disagrees with its weights' shapes.
+  AdapterBytes broken = qv_;
+  const size_t r = broken.config.find("\"r\": 8");
+  ASSERT_NE(r, std::string::npos);
+  broken.config.replace(r, 6, "\"r\": 4");
+  absl::StatusOr<AdapterRecord> record =
+      UploadAdapter(*registry_, SpecFor("acme", "bot", broken), broken);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(record.status().message(), HasSubstr("adapter acme/bot: "));
+  EXPECT_THAT(record.status().message(), HasSubstr("shape"));
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, DroppedUploadLeavesNothing) {
+  {
+    absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+        registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_TRUE((*upload)
+                    ->WriteChunk(kAdapterWeightsFilename, 0,
+                                 absl::string_view(qv_.weights).substr(0, 100))
+                    .ok());
+    EXPECT_EQ((*upload)->bytes_received(), 100u);
+    EXPECT_EQ(ListDirOrEmpty(dir_.path() + "/.staging").size(), 1u);
+  }  // The stream went away before Finish().
+  ExpectNothingStored("acme");
+  // The name is free.
+  EXPECT_TRUE(UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_).ok());
+}
+
+TEST_F(RegistryUploadTest, BadChunksAbortTheUpload) {
+  struct Case {
+    std::string filename;
+    uint64_t offset;
+    std::string data;
+    const char* message;
+  };
+  const Case kCases[] = {
+      {"adapter_model.bin", 0, "x", "chunk for undeclared file"},
+      {kAdapterConfigFilename, 1, "x", "at offset 1, expected 0"},
+      {kAdapterConfigFilename, 0, "", "carries 0 bytes"},
+      {kAdapterWeightsFilename, 0, std::string(kMaxUploadChunkBytes + 1, 'x'),
+       "carries 1048577 bytes; chunks carry 1 to 1048576 bytes"},
+  };
+  for (const Case& c : kCases) {
+    absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+        registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    const absl::Status status =
+        (*upload)->WriteChunk(c.filename, c.offset, c.data);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(status.message(), HasSubstr(c.message));
+    // Aborted at once: later calls are refused and nothing is left.
+    EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.staging"), IsEmpty());
+    EXPECT_EQ((*upload)->WriteChunk(kAdapterConfigFilename, 0, "x").code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*upload)->Finish().status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  ExpectNothingStored("acme");
+}
+
+TEST_F(RegistryUploadTest, FinishedUploadsRefuseMoreChunks) {
+  absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+      registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE(
+      (*upload)->WriteChunk(kAdapterConfigFilename, 0, qv_.config).ok());
+  ASSERT_TRUE(
+      (*upload)->WriteChunk(kAdapterWeightsFilename, 0, qv_.weights).ok());
+  ASSERT_TRUE((*upload)->Finish().ok());
+  const absl::Status more =
+      (*upload)->WriteChunk(kAdapterConfigFilename, 0, "x");
+  EXPECT_EQ(more.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(more.message(), HasSubstr("already committed"));
+  upload->reset();  // Destroying a committed upload keeps the adapter.
+  EXPECT_TRUE(registry_->Get({"acme", "bot"}).ok());
+}
+
+TEST_F(RegistryUploadTest, InvalidSpecsAreRejectedBeforeAnythingIsWritten) {
+  struct Case {
+    const char* what;
+    void (*mutate)(UploadSpec&);
+    const char* message;
+  };
+  const Case kCases[] = {
+      {"tenant", [](UploadSpec& s) { s.tenant = "Acme"; },
+       "invalid tenant name"},
+      {"name", [](UploadSpec& s) { s.name = ".."; }, "invalid adapter name"},
+      {"long description",
+       [](UploadSpec& s) { s.description = std::string(1025, 'd'); },
+       "the description has 1025 bytes; at most 1024"},
+      {"utf-8", [](UploadSpec& s) { s.description = "bad \xc3\x28 bytes"; },
+       "not valid UTF-8"},
+      {"overlong utf-8", [](UploadSpec& s) { s.description = "\xc0\xaf"; },
+       "not valid UTF-8"},
+      {"surrogate", [](UploadSpec& s) { s.description = "\xed\xa0\x80"; },
+       "not valid UTF-8"},
+      {"past U+10FFFF",
+       [](UploadSpec& s) { s.description = "\xf4\x90\x80\x80"; },
+       "not valid UTF-8"},
+      {"truncated", [](UploadSpec& s) { s.description = "euro \xe2\x82"; },
+       "not valid UTF-8"},
+      {"missing file", [](UploadSpec& s) { s.files.pop_back(); },
+       "must declare both"},
+      {"duplicate file",
+       [](UploadSpec& s) { s.files[1].filename = s.files[0].filename; },
+       "is declared twice"},
+      {"other file",
+       [](UploadSpec& s) { s.files[0].filename = "adapter_model.bin"; },
+       "unexpected file \"adapter_model.bin\""},
+      {"bad digest", [](UploadSpec& s) { s.files[0].sha256 = "abc"; },
+       "must be 64 hex digits"},
+  };
+  for (const Case& c : kCases) {
+    UploadSpec spec = SpecFor("acme", "bot", qv_);
+    c.mutate(spec);
+    const absl::Status status = registry_->BeginUpload(spec).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(status.message(), HasSubstr(c.message)) << c.what;
+  }
+  UploadSpec unicode = SpecFor("acme", "bot", qv_);
+  unicode.description =
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+  EXPECT_TRUE(ValidateUploadSpec(unicode, 1 << 30).ok());
+  ExpectNothingStored("acme");
+}
+
+}  // namespace
+}  // namespace loraplex::service

@@ -1,0 +1,310 @@
+#include "tools/train/train_commands.h"
+
+#include <cstdio>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "engine/common/status_macros.h"
+#include "engine/train/trainer.h"
+#include "tools/cli/command_line.h"
+
+namespace loraplex::train_cli {
+namespace {
+
+using cli::CommandLine;
+using cli::FlagSpec;
+using cli::RepeatedFlag;
+using cli::SwitchFlag;
+using cli::ValueFlag;
+
+// Flags of every training command (base and lora).
+std::vector<FlagSpec> TrainingFlagSpecs(const std::string& lr,
+                                        const std::string& weight_decay) {
+  return {
+      ValueFlag("steps", "optimizer steps", "1000"),
+      ValueFlag("seq-len", "tokens per training window, BOS included", "128"),
+      ValueFlag("batch-size", "windows per step", "16"),
+      ValueFlag("lr", "peak AdamW learning rate", lr),
+      ValueFlag("warmup", "linear warm-up steps (then cosine to lr/10)", "50"),
+      ValueFlag("weight-decay", "AdamW weight decay on matrices", weight_decay),
+      ValueFlag("clip", "gradient-norm clip (0 = off)", "1.0"),
+      ValueFlag("seed", "seed for initialisation and sampling", "1234"),
+      ValueFlag("eval-fraction",
+                "held-out share of each corpus file (its last tokens)", "0.02"),
+      ValueFlag("checkpoint-every", "steps between checkpoints (0 = end only)",
+                "0"),
+      SwitchFlag("resume", "continue from OUT/checkpoint/state.pt if present"),
+      ValueFlag("threads", "LibTorch CPU threads (0 = default)", "0"),
+      ValueFlag("log-every", "steps between progress lines off a terminal",
+                "10"),
+      SwitchFlag("quiet", "no progress output"),
+      SwitchFlag("help", "show this help"),
+  };
+}
+
+int UsageError(std::ostream& err, const absl::Status& status,
+               const std::string& command) {
+  err << "loraplex-train " << command << ": " << status.message()
+      << "\n(run 'loraplex-train " << command << " --help' for usage)\n";
+  return 2;
+}
+
+int Failure(std::ostream& err, const absl::Status& status,
+            const std::string& command) {
+  err << "loraplex-train " << command << ": " << status << "\n";
+  return 1;
+}
+
+// --corpus FILE takes one value; further words that are not flags are more
+// corpus files, so a shell glob works: --corpus texts/*.txt.
+std::vector<std::string> FilesOf(const CommandLine& cl,
+                                 const std::string& flag) {
+  std::vector<std::string> files = cl.GetAll(flag);
+  files.insert(files.end(), cl.positional().begin(), cl.positional().end());
+  return files;
+}
+
+absl::Status Require(const CommandLine& cl, const std::string& flag) {
+  if (cl.Get(flag).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<engine::TrainingOptions> TrainingOptionsFrom(
+    const CommandLine& cl) {
+  engine::TrainingOptions o;
+  ASSIGN_OR_RETURN(o.steps, cl.GetInt("steps"));
+  ASSIGN_OR_RETURN(o.seq_len, cl.GetInt("seq-len"));
+  ASSIGN_OR_RETURN(o.batch_size, cl.GetInt("batch-size"));
+  ASSIGN_OR_RETURN(o.lr, cl.GetDouble("lr"));
+  ASSIGN_OR_RETURN(o.warmup_steps, cl.GetInt("warmup"));
+  ASSIGN_OR_RETURN(o.weight_decay, cl.GetDouble("weight-decay"));
+  ASSIGN_OR_RETURN(o.clip_norm, cl.GetDouble("clip"));
+  ASSIGN_OR_RETURN(const int64_t seed, cl.GetInt("seed"));
+  o.seed = static_cast<uint64_t>(seed);
+  ASSIGN_OR_RETURN(o.heldout_fraction, cl.GetDouble("eval-fraction"));
+  ASSIGN_OR_RETURN(o.checkpoint_every, cl.GetInt("checkpoint-every"));
+  o.resume = cl.Get("resume") == "true";
+  ASSIGN_OR_RETURN(const int64_t threads, cl.GetInt("threads"));
+  o.num_threads = static_cast<int32_t>(threads);
+  return o;
+}
+
+absl::StatusOr<engine::ProgressOptions> ProgressOptionsFrom(
+    const CommandLine& cl) {
+  engine::ProgressOptions p;
+  ASSIGN_OR_RETURN(p.log_every, cl.GetInt("log-every"));
+  if (p.log_every < 1) {
+    return absl::InvalidArgumentError("--log-every must be at least 1");
+  }
+  p.quiet = cl.Get("quiet") == "true";
+  p.out = stderr;
+  return p;
+}
+
+void PrintReport(std::ostream& out, const engine::TrainReport& r,
+                 const std::string& out_dir) {
+  out << absl::StrFormat(
+      "steps %d  parameters %d (trainable %d)  loss %.4f -> %.4f\n"
+      "held-out perplexity %.3f (before: %.3f) over %d tokens\n"
+      "%.0f tokens/s, %.1f s; wrote %s\n",
+      r.steps, r.parameters, r.trainable_parameters, r.first_loss, r.final_loss,
+      r.heldout_perplexity, r.initial_heldout_perplexity, r.heldout_tokens,
+      r.tokens_per_second, r.seconds, out_dir);
+}
+
+}  // namespace
+
+int RunTokenizerCommand(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err) {
+  const std::vector<FlagSpec> specs = {
+      ValueFlag("corpus", "text file(s) to learn from (UTF-8)"),
+      ValueFlag("vocab-size", "tokens in all (2 specials + 256 bytes + merges)",
+                "4096"),
+      ValueFlag("min-frequency", "pairs seen fewer times are never merged",
+                "2"),
+      ValueFlag("out", "output directory"),
+      SwitchFlag("quiet", "no progress output"),
+      SwitchFlag("help", "show this help"),
+  };
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "tokenizer");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train tokenizer --corpus FILES... --vocab-size V --out DIR",
+        "Trains a byte-level BPE tokenizer (GPT-2 alphabet and pre-tokenizer, "
+        "<|begin_of_text|>/<|end_of_text|>)\nand writes tokenizer.json and "
+        "tokenizer_config.json.",
+        specs);
+    return 0;
+  }
+  engine::TokenizerTrainOptions options;
+  options.corpus_files = FilesOf(*cl, "corpus");
+  options.out_dir = cl->Get("out");
+  auto vocab = cl->GetInt("vocab-size");
+  auto min_frequency = cl->GetInt("min-frequency");
+  absl::Status usage = Require(*cl, "out");
+  if (usage.ok()) usage = vocab.status();
+  if (usage.ok()) usage = min_frequency.status();
+  if (!usage.ok()) return UsageError(err, usage, "tokenizer");
+  options.vocab_size = static_cast<int32_t>(*vocab);
+  options.min_frequency = *min_frequency;
+  engine::ProgressOptions progress;
+  progress.quiet = cl->Get("quiet") == "true";
+  auto report = engine::TrainTokenizer(options, progress);
+  if (!report.ok()) return Failure(err, report.status(), "tokenizer");
+  out << absl::StrFormat(
+      "vocabulary %d tokens (%d merges) from %d bytes -> %s\n",
+      report->vocab_size, report->merges, report->corpus_bytes,
+      options.out_dir);
+  return 0;
+}
+
+int RunBaseCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err) {
+  std::vector<FlagSpec> specs = {
+      ValueFlag("corpus", "training text file(s)"),
+      ValueFlag("tokenizer", "directory with tokenizer.json"),
+      ValueFlag("config",
+                "architecture JSON (hidden_size, layers, heads, ...)"),
+      ValueFlag("out", "output directory (Hugging Face layout)"),
+  };
+  for (FlagSpec& spec : TrainingFlagSpecs("1e-3", "0.1")) specs.push_back(spec);
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "base");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train base --corpus FILES... --tokenizer DIR --config "
+        "small.json --steps S --out DIR",
+        "Trains a Llama-architecture model from scratch and writes "
+        "config.json, "
+        "generation_config.json,\nmodel.safetensors, the tokenizer files and "
+        "train_report.json.",
+        specs);
+    return 0;
+  }
+  engine::BaseTrainOptions options;
+  options.corpus_files = FilesOf(*cl, "corpus");
+  options.tokenizer_dir = cl->Get("tokenizer");
+  options.model_spec_path = cl->Get("config");
+  options.out_dir = cl->Get("out");
+  absl::Status usage = Require(*cl, "tokenizer");
+  if (usage.ok()) usage = Require(*cl, "config");
+  if (usage.ok()) usage = Require(*cl, "out");
+  auto training = TrainingOptionsFrom(*cl);
+  auto progress = ProgressOptionsFrom(*cl);
+  if (usage.ok()) usage = training.status();
+  if (usage.ok()) usage = progress.status();
+  if (!usage.ok()) return UsageError(err, usage, "base");
+  options.training = *training;
+  auto report = engine::TrainBaseModel(options, *progress);
+  if (!report.ok()) return Failure(err, report.status(), "base");
+  PrintReport(out, *report, options.out_dir);
+  return 0;
+}
+
+int RunLoraCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err) {
+  std::vector<FlagSpec> specs = {
+      ValueFlag("base", "base model directory (with its tokenizer)"),
+      ValueFlag("corpus", "training text file(s)"),
+      ValueFlag("rank", "LoRA rank r", "8"),
+      ValueFlag("alpha", "LoRA alpha (scale = alpha / r)", "16"),
+      ValueFlag("targets", "comma-separated layers: q,k,v,o,gate,up,down",
+                "q,k,v,o"),
+      ValueFlag("base-model-name",
+                "base_model_name_or_path for adapter_config.json (default: "
+                "--base)"),
+      ValueFlag("out", "output directory (PEFT layout)"),
+  };
+  for (FlagSpec& spec : TrainingFlagSpecs("2e-3", "0.0")) specs.push_back(spec);
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "lora");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train lora --base DIR --corpus FILES... --rank R --alpha A "
+        "--targets q,k,v,o --steps S --out DIR",
+        "Trains a LoRA adapter on the frozen base model and writes PEFT's "
+        "adapter_config.json and\nadapter_model.safetensors (and "
+        "train_report.json).",
+        specs);
+    return 0;
+  }
+  engine::LoraTrainOptions options;
+  options.base_dir = cl->Get("base");
+  options.corpus_files = FilesOf(*cl, "corpus");
+  options.out_dir = cl->Get("out");
+  options.base_model_name = cl->Get("base-model-name");
+  options.targets = absl::StrSplit(cl->Get("targets"), ',', absl::SkipEmpty());
+  auto rank = cl->GetInt("rank");
+  auto alpha = cl->GetDouble("alpha");
+  auto training = TrainingOptionsFrom(*cl);
+  auto progress = ProgressOptionsFrom(*cl);
+  absl::Status usage = Require(*cl, "base");
+  if (usage.ok()) usage = Require(*cl, "out");
+  for (const absl::Status& s :
+       {rank.status(), alpha.status(), training.status(), progress.status()}) {
+    if (usage.ok()) usage = s;
+  }
+  if (!usage.ok()) return UsageError(err, usage, "lora");
+  options.rank = *rank;
+  options.alpha = *alpha;
+  options.training = *training;
+  auto report = engine::TrainLoraAdapter(options, *progress);
+  if (!report.ok()) return Failure(err, report.status(), "lora");
+  PrintReport(out, *report, options.out_dir);
+  return 0;
+}
+
+int RunEvalCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err) {
+  const std::vector<FlagSpec> specs = {
+      ValueFlag("model", "base model directory"),
+      ValueFlag("adapter", "PEFT adapter directory (default: base alone)"),
+      ValueFlag("text", "text file(s) to score"),
+      ValueFlag("seq-len", "window length, BOS included", "128"),
+      ValueFlag("batch-size", "windows decoded together", "16"),
+      ValueFlag("threads", "LibTorch CPU threads (0 = default)", "0"),
+      SwitchFlag("help", "show this help"),
+  };
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "eval");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train eval --model DIR [--adapter DIR] --text FILES...",
+        "Prints the perplexity of the model (with the adapter) on the text, "
+        "computed with the inference\nengine's forward pass over BOS-led "
+        "windows, as JSON.",
+        specs);
+    return 0;
+  }
+  engine::PerplexityOptions options;
+  options.model_dir = cl->Get("model");
+  options.adapter_dir = cl->Get("adapter");
+  options.text_files = FilesOf(*cl, "text");
+  auto seq_len = cl->GetInt("seq-len");
+  auto batch = cl->GetInt("batch-size");
+  auto threads = cl->GetInt("threads");
+  absl::Status usage = Require(*cl, "model");
+  for (const absl::Status& s :
+       {seq_len.status(), batch.status(), threads.status()}) {
+    if (usage.ok()) usage = s;
+  }
+  if (usage.ok() && options.text_files.empty()) {
+    usage = absl::InvalidArgumentError("--text FILE is required");
+  }
+  if (!usage.ok()) return UsageError(err, usage, "eval");
+  options.seq_len = *seq_len;
+  options.batch_size = *batch;
+  options.num_threads = static_cast<int32_t>(*threads);
+  auto report = engine::EvaluatePerplexity(options);
+  if (!report.ok()) return Failure(err, report.status(), "eval");
+  out << absl::StrFormat(
+      "{\"tokens\": %d, \"mean_nll\": %.6f, \"perplexity\": %.4f}\n",
+      report->tokens, report->mean_nll, report->perplexity);
+  return 0;
+}
+
+}  // namespace loraplex::train_cli

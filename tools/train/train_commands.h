@@ -1,0 +1,26 @@
+// The `loraplex-train` subcommands: flags -> engine/train options, in one
+// place. Each returns the process exit status: 0 success, 1 the work
+// failed, 2 bad usage.
+#ifndef LORAPLEX_TOOLS_TRAIN_TRAIN_COMMANDS_H_
+#define LORAPLEX_TOOLS_TRAIN_TRAIN_COMMANDS_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace loraplex::train_cli {
+
+// `args` are the words after the subcommand. Progress goes to stderr;
+// results (reports) to `out`, problems to `err`.
+int RunTokenizerCommand(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err);
+int RunBaseCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err);
+int RunLoraCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err);
+int RunEvalCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err);
+
+}  // namespace loraplex::train_cli
+
+#endif  // LORAPLEX_TOOLS_TRAIN_TRAIN_COMMANDS_H_
