@@ -32,24 +32,10 @@ if(NOT TARGET loraplex::sentencepiece)
   add_library(loraplex::sentencepiece INTERFACE IMPORTED)
   set_target_properties(loraplex::sentencepiece PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES ${SENTENCEPIECE_INCLUDE_DIR})
-  if(NOT LORAPLEX_SANITIZE)
-    # Debian's libsentencepiece carries its own copy of protobuf-lite and
-    # exports those symbols. When libprotobuf.so arrives later (through
-    # LibTorch or gRPC), the dynamic linker binds libprotobuf's own start-up
-    # code to sentencepiece's copies and the process crashes before main().
-    # Link options precede every object and library on the link line, so
-    # naming libprotobuf here (exempt from --as-needed, which would drop it
-    # that early) puts the real library first in symbol lookup.
-    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_OPTIONS
-      "LINKER:--push-state,--no-as-needed"
-      "$<TARGET_FILE:protobuf::libprotobuf>"
-      "LINKER:--pop-state")
-    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_LIBRARIES
-      ${SENTENCEPIECE_LIBRARY})
-  else()
-    set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_LIBRARIES
-      ${SENTENCEPIECE_LIBRARY})
-  endif()
+  # Linked only by the loraplex_sentencepiece module (engine/tokenizer):
+  # see engine/tokenizer/sentencepiece_backend.h.
+  set_property(TARGET loraplex::sentencepiece PROPERTY INTERFACE_LINK_LIBRARIES
+    ${SENTENCEPIECE_LIBRARY})
 endif()
 
 if(LORAPLEX_BUILD_TESTS)

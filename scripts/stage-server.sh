@@ -4,6 +4,9 @@
 #   PREFIX/bin/loraplex-server            the server (stripped)
 #   PREFIX/bin/loraplex                   the CLI (`loraplex health` is the
 #                                         image's HEALTHCHECK)
+#   PREFIX/lib/loraplex/libloraplex_sentencepiece.so
+#                                         SentencePiece support (a module
+#                                         the tokenizer dlopen()s)
 #   PREFIX/share/loraplex/models/demo/    the bundled demo model
 #
 #   scripts/stage-server.sh BUILD_DIR PREFIX
@@ -44,9 +47,12 @@ if [[ ! -f $demo_model/config.json ]]; then
   exit 1
 fi
 
-install -d "$prefix/bin" "$prefix/share/loraplex/models"
+spm_module=$(find_binary libloraplex_sentencepiece.so)
+
+install -d "$prefix/bin" "$prefix/lib/loraplex" "$prefix/share/loraplex/models"
 install -m 0755 --strip "$server" "$prefix/bin/loraplex-server"
 install -m 0755 --strip "$cli" "$prefix/bin/loraplex"
+install -m 0755 --strip "$spm_module" "$prefix/lib/loraplex/"
 rm -rf "$prefix/share/loraplex/models/demo"
 cp -r "$demo_model" "$prefix/share/loraplex/models/demo"
 chmod -R a+rX "$prefix"

@@ -138,6 +138,7 @@ AdapterCache::Acquired AdapterCache::AcquireImpl(const std::string& id,
   if (slot < 0) return {Outcome::kNoSlot, -1, absl::OkStatus()};
   Slot& target = slots_[slot];
   if (target.occupied) {
+    ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
   } else {
     ++device_resident_;
@@ -233,6 +234,7 @@ absl::Status AdapterCache::Evict(const std::string& id) {
     }
     slot = Slot{};
     --device_resident_;
+    ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
   }
   auto host = host_.find(id);

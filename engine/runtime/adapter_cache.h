@@ -80,6 +80,9 @@ class AdapterCache {
   // Drops an unpinned adapter from the device and host tiers.
   absl::Status Evict(const std::string& id);
 
+  // Adapters dropped from a device slot (LRU or Evict()) so far.
+  int64_t device_evictions() const { return device_evictions_.load(); }
+
   int64_t device_resident() const;
   int64_t host_resident() const;
 
@@ -120,6 +123,8 @@ class AdapterCache {
   const torch::Dtype dtype_;
   LoraBank* const bank_;
   EngineObserver* const observer_;
+  // Read by Engine::Stats() from any thread.
+  std::atomic<int64_t> device_evictions_{0};
   const std::function<void()> wake_loop_;
 
   mutable absl::Mutex mu_;

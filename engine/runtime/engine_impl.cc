@@ -342,7 +342,7 @@ EngineStats EngineImpl::Stats() const {
   stats.adapter_device_hits = stat_device_hits_;
   stats.adapter_host_hits = stat_host_hits_;
   stats.adapter_misses = stat_misses_;
-  stats.adapter_evictions = stat_evictions_;
+  stats.adapter_evictions = adapters_ ? adapters_->device_evictions() : 0;
   return stats;
 }
 

@@ -121,7 +121,6 @@ class EngineImpl final : public Engine {
   std::atomic<int64_t> stat_device_hits_{0};
   std::atomic<int64_t> stat_host_hits_{0};
   std::atomic<int64_t> stat_misses_{0};
-  std::atomic<int64_t> stat_evictions_{0};
   std::atomic<int64_t> stat_kv_in_use_{0};
 
   std::thread loop_;

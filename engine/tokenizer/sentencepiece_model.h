@@ -1,10 +1,8 @@
-// A thin wrapper around libsentencepiece's SentencePieceProcessor.
+// A thin wrapper around libsentencepiece's SentencePieceProcessor, reached
+// through SentencePieceBackend (sentencepiece_backend.h explains why).
 //
-// This header and its .cc include no Abseil header: Debian's
-// sentencepiece_processor.h declares `absl::string_view` as std::string_view
-// itself, which clashes with Abseil's own absl::string_view class. Errors are
-// therefore plain strings here; sentencepiece_tokenizer.cc turns them into
-// absl::Status.
+// Errors are plain strings here (no Abseil: see sentencepiece_backend.h);
+// sentencepiece_tokenizer.cc turns them into absl::Status.
 #ifndef LORAPLEX_ENGINE_TOKENIZER_SENTENCEPIECE_MODEL_H_
 #define LORAPLEX_ENGINE_TOKENIZER_SENTENCEPIECE_MODEL_H_
 
@@ -13,11 +11,9 @@
 #include <string_view>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace loraplex::engine {
+
+class SentencePieceBackend;
 
 // Immutable after Load; every method is safe from several threads.
 class SentencePieceModel {
@@ -44,10 +40,9 @@ class SentencePieceModel {
   int eos_id() const;
 
  private:
-  explicit SentencePieceModel(
-      std::unique_ptr<sentencepiece::SentencePieceProcessor> processor);
+  explicit SentencePieceModel(std::unique_ptr<SentencePieceBackend> backend);
 
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  std::unique_ptr<SentencePieceBackend> backend_;
 };
 
 }  // namespace loraplex::engine

@@ -207,8 +207,9 @@ TEST_F(CliServerTest, LargeAdapterUploadsInSeveralChunks) {
   const nlohmann::json adapter = ParseJsonOrFail(upload.out);
   EXPECT_EQ(adapter["visibility"], "VISIBILITY_PUBLIC");
   EXPECT_EQ(adapter["rank"], 128);
-  EXPECT_EQ(adapter["size_bytes"].get<uint64_t>(),
-            (*files)[0].size_bytes + (*files)[1].size_bytes);
+  // proto3 JSON writes 64-bit integers as strings.
+  EXPECT_EQ(adapter["size_bytes"],
+            std::to_string((*files)[0].size_bytes + (*files)[1].size_bytes));
   for (const auto& file : adapter["files"]) {
     const auto local = std::find_if(
         files->begin(), files->end(),
