@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes bench/results/*.json (+ adapter_sweep.png):
 #   machine.json         where and when it ran
-#   engine_decode.json   engine-level decode: base / multi-adapter / per-adapter
+#   engine_decode_1024.json  engine-level decode at the engine issue's geometry:
+#                        base / multi-adapter / one batch per adapter
+#   engine_decode.json   the same at the small geometry of the sweeps
 #   adapter_sweep.json   end to end over gRPC: N = 1, 8, 64, 512 adapters,
 #                        power law alpha = 1, 16 device slots (< N for 64, 512)
 #   sweep_N.json         the loraplex-loadgen report of each sweep point
@@ -80,6 +82,12 @@ json.dump({"date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 PY
 
 echo "run_all: 1. engine decode" >&2
+# The engine issue's geometry (the binary's defaults): hidden 1024, 8 layers,
+# 16 heads, 4 KV heads, MLP 2816, vocab 32000, float32, B=16, N=16, rank 16
+# on q,k,v,o.
+"$build/bench/engine_decode_bench" --threads "$threads" \
+  > "$results/engine_decode_1024.json"
+# The small geometry the end-to-end benchmarks below use.
 "$build/bench/engine_decode_bench" "${geometry[@]}" --batch "$concurrency" \
   --adapters "$concurrency" --rank "$rank" --context 64 --steps 32 \
   --repeats 3 --threads "$threads" > "$results/engine_decode.json"
