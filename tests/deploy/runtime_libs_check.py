@@ -79,6 +79,26 @@ def linked_libraries(binary):
     return libs, missing
 
 
+_FILE_OWNERS = None
+
+
+def file_owners():
+    """Path -> package, from dpkg's file lists (one pass; `dpkg-query -S`
+    per library rereads every list and took minutes for 300 libraries)."""
+    global _FILE_OWNERS
+    if _FILE_OWNERS is None:
+        _FILE_OWNERS = {}
+        info = "/var/lib/dpkg/info"
+        for name in os.listdir(info):
+            if not name.endswith(".list"):
+                continue
+            package = name[:-len(".list")].split(":")[0]
+            with open(os.path.join(info, name), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    _FILE_OWNERS.setdefault(line.rstrip("\n"), package)
+    return _FILE_OWNERS
+
+
 def owning_package(path):
     candidates = [path, os.path.realpath(path)]
     for p in list(candidates):
@@ -86,10 +106,10 @@ def owning_package(path):
             candidates.append(p[len("/usr"):])
         elif p.startswith("/lib/"):
             candidates.append("/usr" + p)
+    owners = file_owners()
     for candidate in candidates:
-        result = subprocess.run(["dpkg-query", "-S", candidate], capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout.split(":")[0].split(",")[0].strip()
+        if candidate in owners:
+            return owners[candidate]
     return None
 
 
