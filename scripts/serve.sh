@@ -11,5 +11,5 @@ jobs=${LORAPLEX_JOBS:-$(nproc)}
 # The same build tree as scripts/test.sh, so one build serves both.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j "$jobs" --target loraplex-server loraplex
-echo "serve: try   build/tools/cli/loraplex generate --adapter scripture \"And the\"" >&2
+echo "serve: try   build/tools/cli/loraplex generate --adapter demo/scripture \"The best way to\"" >&2
 exec build/service/server/loraplex-server "$@"
