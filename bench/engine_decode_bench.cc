@@ -8,10 +8,12 @@
 // Prints one JSON object. Run with --help for the flags.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -118,7 +120,11 @@ double TimeDecode(const LlamaModel& model, KvCache& kv, const LoraBank* bank,
 
 int Run(const BenchOptions& o) {
   c10::InferenceMode guard;
-  if (o.threads > 0) at::set_num_threads(static_cast<int>(o.threads));
+  // As the engine loop does: 0 means every core (LibTorch's own default on
+  // Debian is one thread).
+  at::set_num_threads(o.threads > 0 ? static_cast<int>(o.threads)
+                                    : static_cast<int>(std::max(
+                                          1u, std::thread::hardware_concurrency())));
   torch::manual_seed(0);
   const ModelConfig config = MakeConfig(o);
   auto device = ParseDevice(o.device);

@@ -29,6 +29,7 @@ set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
+set xrange [0.8:700]
 set xtics (1, 8, 64, 512)
 set grid
 set key bottom left
