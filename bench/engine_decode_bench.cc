@@ -122,9 +122,10 @@ int Run(const BenchOptions& o) {
   c10::InferenceMode guard;
   // As the engine loop does: 0 means every core (LibTorch's own default on
   // Debian is one thread).
-  at::set_num_threads(o.threads > 0 ? static_cast<int>(o.threads)
-                                    : static_cast<int>(std::max(
-                                          1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(o.threads > 0
+                          ? static_cast<int>(o.threads)
+                          : static_cast<int>(std::max(
+                                1u, std::thread::hardware_concurrency())));
   torch::manual_seed(0);
   const ModelConfig config = MakeConfig(o);
   auto device = ParseDevice(o.device);
@@ -172,8 +173,8 @@ int Run(const BenchOptions& o) {
   auto rows_for = [&](bool with_lora) {
     std::vector<ForwardRow> rows;
     for (int64_t r = 0; r < o.batch; ++r) {
-      rows.push_back(ForwardRow{r, o.context, 1,
-                                with_lora ? r % o.adapters : -1, true});
+      rows.push_back(
+          ForwardRow{r, o.context, 1, with_lora ? r % o.adapters : -1, true});
     }
     return rows;
   };
@@ -184,8 +185,9 @@ int Run(const BenchOptions& o) {
     return best;
   };
   const double tokens = static_cast<double>(o.batch * o.steps);
-  const double base_s = best_of(
-      [&] { return TimeDecode(**model, kv, nullptr, rows_for(false), o.steps); });
+  const double base_s = best_of([&] {
+    return TimeDecode(**model, kv, nullptr, rows_for(false), o.steps);
+  });
   const double multi_s = best_of(
       [&] { return TimeDecode(**model, kv, &bank, rows_for(true), o.steps); });
   const double per_adapter_s = best_of([&] {
@@ -196,15 +198,19 @@ int Run(const BenchOptions& o) {
       for (const ForwardRow& row : all) {
         if (row.lora_slot == a) group.push_back(row);
       }
-      if (!group.empty()) total += TimeDecode(**model, kv, &bank, group, o.steps);
+      if (!group.empty())
+        total += TimeDecode(**model, kv, &bank, group, o.steps);
     }
     return total;
   });
   nlohmann::json out;
   out["benchmark"] = "engine_decode";
-  out["geometry"] = {{"hidden", o.hidden},     {"layers", o.layers},
-                     {"heads", o.heads},       {"kv_heads", o.kv_heads},
-                     {"intermediate", o.intermediate}, {"vocab", o.vocab}};
+  out["geometry"] = {{"hidden", o.hidden},
+                     {"layers", o.layers},
+                     {"heads", o.heads},
+                     {"kv_heads", o.kv_heads},
+                     {"intermediate", o.intermediate},
+                     {"vocab", o.vocab}};
   out["batch"] = o.batch;
   out["adapters"] = o.adapters;
   out["rank"] = o.rank;
@@ -228,23 +234,30 @@ int Run(const BenchOptions& o) {
 
 int main(int argc, char** argv) {
   loraplex::engine::BenchOptions o;
-  std::map<std::string, int64_t*> ints = {
-      {"hidden", &o.hidden},     {"layers", &o.layers},
-      {"heads", &o.heads},       {"kv-heads", &o.kv_heads},
-      {"intermediate", &o.intermediate}, {"vocab", &o.vocab},
-      {"batch", &o.batch},       {"adapters", &o.adapters},
-      {"rank", &o.rank},         {"context", &o.context},
-      {"steps", &o.steps},       {"repeats", &o.repeats},
-      {"threads", &o.threads}};
+  std::map<std::string, int64_t*> ints = {{"hidden", &o.hidden},
+                                          {"layers", &o.layers},
+                                          {"heads", &o.heads},
+                                          {"kv-heads", &o.kv_heads},
+                                          {"intermediate", &o.intermediate},
+                                          {"vocab", &o.vocab},
+                                          {"batch", &o.batch},
+                                          {"adapters", &o.adapters},
+                                          {"rank", &o.rank},
+                                          {"context", &o.context},
+                                          {"steps", &o.steps},
+                                          {"repeats", &o.repeats},
+                                          {"threads", &o.threads}};
   std::map<std::string, std::string*> strings = {
       {"targets", &o.targets}, {"device", &o.device}, {"dtype", &o.dtype}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help") {
       std::cout << "engine_decode_bench [--NAME VALUE ...]\n  integers:";
-      for (const auto& [name, p] : ints) std::cout << " --" << name << "=" << *p;
+      for (const auto& [name, p] : ints)
+        std::cout << " --" << name << "=" << *p;
       std::cout << "\n  strings:";
-      for (const auto& [name, p] : strings) std::cout << " --" << name << "=" << *p;
+      for (const auto& [name, p] : strings)
+        std::cout << " --" << name << "=" << *p;
       std::cout << "\n";
       return 0;
     }

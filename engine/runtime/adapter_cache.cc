@@ -47,7 +47,8 @@ absl::Status AdapterCache::Register(const std::string& id,
 absl::Status AdapterCache::Unregister(const std::string& id) {
   absl::MutexLock lock(&mu_);
   if (entries_.erase(id) == 0) {
-    return absl::NotFoundError(absl::StrCat("adapter '", id, "' is not registered"));
+    return absl::NotFoundError(
+        absl::StrCat("adapter '", id, "' is not registered"));
   }
   return absl::OkStatus();
 }
@@ -219,7 +220,8 @@ void AdapterCache::Poll() {
       const std::string victim = host_lru_.back();
       host_lru_.pop_back();
       host_.erase(victim);
-      if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/false);
+      if (observer_ != nullptr)
+        observer_->OnAdapterEvicted(/*from_device=*/false);
     }
   }
   host_resident_ = static_cast<int64_t>(host_.size());
@@ -229,8 +231,8 @@ absl::Status AdapterCache::Evict(const std::string& id) {
   for (Slot& slot : slots_) {
     if (!slot.occupied || slot.id != id) continue;
     if (slot.pins > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "adapter '", id, "' is in use by running requests"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("adapter '", id, "' is in use by running requests"));
     }
     slot = Slot{};
     --device_resident_;

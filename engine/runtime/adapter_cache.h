@@ -91,7 +91,7 @@ class AdapterCache {
     std::string dir;
     uint64_t generation = 0;  // Distinguishes re-registrations of an id.
     bool loading = false;
-    absl::Status failure;     // Sticky load error for this generation.
+    absl::Status failure;  // Sticky load error for this generation.
   };
   struct Slot {
     std::string id;

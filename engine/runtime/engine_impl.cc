@@ -71,7 +71,8 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     const EngineOptions& options, EngineObserver* observer) {
   RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<EngineImpl> engine(new EngineImpl(options, observer));
-  ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(options.model_dir));
+  ASSIGN_OR_RETURN(const ModelConfig config,
+                   LoadModelConfig(options.model_dir));
   try {
     ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(options.device));
     ASSIGN_OR_RETURN(const torch::Dtype dtype,
@@ -86,9 +87,9 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     }
     ASSIGN_OR_RETURN(auto checkpoint,
                      SafetensorsCheckpoint::Open(options.model_dir));
-    ASSIGN_OR_RETURN(engine->model_, LlamaModel::Load(config, *checkpoint,
-                                                      device, dtype,
-                                                      max_seq_len));
+    ASSIGN_OR_RETURN(
+        engine->model_,
+        LlamaModel::Load(config, *checkpoint, device, dtype, max_seq_len));
     auto tokenizer = Tokenizer::Load(options.model_dir);
     if (tokenizer.ok()) {
       engine->tokenizer_ = *std::move(tokenizer);
@@ -102,9 +103,9 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     }
     engine->kv_cache_ = std::make_unique<KvCache>(
         config, options.max_batch_size, max_seq_len, device, dtype);
-    engine->lora_bank_ = std::make_unique<LoraBank>(
-        config, options.max_resident_adapters, options.max_lora_rank, device,
-        dtype);
+    engine->lora_bank_ =
+        std::make_unique<LoraBank>(config, options.max_resident_adapters,
+                                   options.max_lora_rank, device, dtype);
     AdapterCache::Options cache_options;
     cache_options.device_slots = options.max_resident_adapters;
     cache_options.host_capacity = options.max_host_adapters;
@@ -150,9 +151,9 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling));
   const StoppingParams& stopping = request.stopping;
   if (stopping.max_new_tokens < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_new_tokens must be at least 1 (got ", stopping.max_new_tokens,
-        ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_new_tokens must be at least 1 (got ",
+                     stopping.max_new_tokens, ")"));
   }
   if (!callback) return absl::InvalidArgumentError("no callback given");
   if (!request.adapter_id.empty() &&
@@ -178,9 +179,9 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
   const int64_t vocab = info_.config.vocab_size;
   for (int32_t id : prompt) {
     if (id < 0 || id >= vocab) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "prompt token id ", id, " is outside the vocabulary [0, ", vocab,
-          ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id,
+                       " is outside the vocabulary [0, ", vocab, ")"));
     }
   }
   if (static_cast<int64_t>(prompt.size()) >= info_.max_seq_len) {
@@ -192,8 +193,8 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
     return absl::InvalidArgumentError(
         "stop strings need a tokenizer and the model has none");
   }
-  auto seq = std::make_unique<Sequence>(id, std::move(request),
-                                        std::move(callback));
+  auto seq =
+      std::make_unique<Sequence>(id, std::move(request), std::move(callback));
   seq->prompt = std::move(prompt);
   if (tokenizer_) {
     seq->detokenizer = std::make_unique<IncrementalDetokenizer>(
@@ -213,16 +214,16 @@ absl::StatusOr<RequestId> EngineImpl::Submit(GenerationRequest request,
     return absl::UnavailableError("the engine is shutting down");
   }
   if (queued_ >= options_.max_queued_requests) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request queue is full (", options_.max_queued_requests,
-        " waiting); retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the request queue is full (",
+                     options_.max_queued_requests, " waiting); retry later"));
   }
   int64_t& tenant_queued = queued_per_tenant_[seq->request.tenant];
   if (options_.max_queued_per_tenant > 0 &&
       tenant_queued >= options_.max_queued_per_tenant) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "tenant has ", tenant_queued, " requests waiting (limit ",
-        options_.max_queued_per_tenant, "); retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("tenant has ", tenant_queued, " requests waiting (limit ",
+                     options_.max_queued_per_tenant, "); retry later"));
   }
   ++tenant_queued;
   ++queued_;
@@ -288,8 +289,8 @@ absl::StatusOr<LoraAdapterSummary> EngineImpl::ValidateAdapter(
     const std::string& adapter_dir) const {
   LoraValidationOptions validation;
   validation.max_rank = options_.max_lora_rank;
-  ASSIGN_OR_RETURN(auto files,
-                   LoraAdapterFiles::Open(adapter_dir, info_.config, validation));
+  ASSIGN_OR_RETURN(auto files, LoraAdapterFiles::Open(adapter_dir, info_.config,
+                                                      validation));
   return files->summary();
 }
 
@@ -385,7 +386,8 @@ void EngineImpl::LoopMain() {
       const std::string tenant = seq->request.tenant;
       waiting_.Push(tenant, std::move(seq));
     }
-    for (auto& command : commands) pending_commands_.push_back(std::move(command));
+    for (auto& command : commands)
+      pending_commands_.push_back(std::move(command));
     bool cancel_all = false;
     {
       absl::MutexLock lock(&mu_);

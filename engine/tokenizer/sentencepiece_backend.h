@@ -6,12 +6,12 @@
 // comes first, the other's code binds to the wrong protobuf and either
 // crashes at start-up or refuses to load models ("compiled against 3.14").
 // So sentencepiece_backend.cc, the only code that includes
-// sentencepiece_processor.h, is built as a module (libloraplex_sentencepiece.so)
-// that sentencepiece_model.cc loads with RTLD_LOCAL | RTLD_DEEPBIND: inside
-// the module sentencepiece binds to its own protobuf, outside nothing sees it.
-// Everything crosses this boundary through virtual calls, which need no
-// symbol lookup. (Sanitizer builds have no libprotobuf and link it directly:
-// ASan does not support RTLD_DEEPBIND.)
+// sentencepiece_processor.h, is built as a module
+// (libloraplex_sentencepiece.so) that sentencepiece_model.cc loads with
+// RTLD_LOCAL | RTLD_DEEPBIND: inside the module sentencepiece binds to its own
+// protobuf, outside nothing sees it. Everything crosses this boundary through
+// virtual calls, which need no symbol lookup. (Sanitizer builds have no
+// libprotobuf and link it directly: ASan does not support RTLD_DEEPBIND.)
 //
 // No Abseil here either: Debian's sentencepiece_processor.h declares
 // absl::string_view itself, which clashes with Abseil's.
@@ -41,8 +41,8 @@ class SentencePieceBackend {
 
 // The module's one exported function: loads a tokenizer.model file; null,
 // with *error set, on failure.
-using LoadSentencePieceBackendFn = SentencePieceBackend* (*)(const char* path,
-                                                             std::string* error);
+using LoadSentencePieceBackendFn =
+    SentencePieceBackend* (*)(const char* path, std::string* error);
 inline constexpr char kLoadSentencePieceBackendSymbol[] =
     "loraplex_load_sentencepiece_backend";
 

@@ -57,7 +57,8 @@ LoadSentencePieceBackendFn FindLoader(std::string* error) {
     for (const std::string& path : ModuleCandidates()) {
       if (::access(path.c_str(), R_OK) != 0) continue;
       // Never closed: backends created from it live as long as the process.
-      void* module = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      void* module =
+          ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
       if (module == nullptr) {
         tried += std::string("; ") + ::dlerror();
         continue;
@@ -67,8 +68,9 @@ LoadSentencePieceBackendFn FindLoader(std::string* error) {
       if (loader != nullptr) return;
       tried += "; " + path + " lacks " + kLoadSentencePieceBackendSymbol;
     }
-    failure = std::string("SentencePiece support is not installed: no usable ") +
-              kModuleName + " (set LORAPLEX_SENTENCEPIECE_MODULE)" + tried;
+    failure =
+        std::string("SentencePiece support is not installed: no usable ") +
+        kModuleName + " (set LORAPLEX_SENTENCEPIECE_MODULE)" + tried;
   });
   if (loader == nullptr) *error = failure;
   return loader;

@@ -94,8 +94,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
 
   std::string last_error = "no usable address";
   for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
-                            a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       last_error = std::strerror(errno);
       continue;
@@ -120,9 +120,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
       ::close(fd);
       break;
     }
-    return std::unique_ptr<MetricsExposer>(
-        new MetricsExposer(fd, wake, bound_port, std::move(registry),
-                           std::move(before_scrape)));
+    return std::unique_ptr<MetricsExposer>(new MetricsExposer(
+        fd, wake, bound_port, std::move(registry), std::move(before_scrape)));
   }
   return Unavailable(listen_address, last_error);
 }
@@ -185,8 +184,7 @@ void MetricsExposer::HandleConnection(int fd) {
   // "GET /metrics HTTP/1.1", query strings allowed.
   const size_t space = line.find(' ');
   const std::string method = line.substr(0, space);
-  std::string target =
-      space == std::string::npos ? "" : line.substr(space + 1);
+  std::string target = space == std::string::npos ? "" : line.substr(space + 1);
   target = target.substr(0, target.find(' '));
   target = target.substr(0, target.find('?'));
   if (method != "GET" && method != "HEAD") {
@@ -199,10 +197,10 @@ void MetricsExposer::HandleConnection(int fd) {
                               "metrics are at /metrics\n"));
     return;
   }
-  std::string response =
-      HttpResponse("200 OK", "text/plain; version=0.0.4; charset=utf-8",
-                   RenderMetrics());
-  if (method == "HEAD") response = response.substr(0, response.find("\r\n\r\n") + 4);
+  std::string response = HttpResponse(
+      "200 OK", "text/plain; version=0.0.4; charset=utf-8", RenderMetrics());
+  if (method == "HEAD")
+    response = response.substr(0, response.find("\r\n\r\n") + 4);
   WriteAll(fd, response);
 }
 

@@ -134,7 +134,7 @@ int RunGet(const std::vector<std::string>& args, std::ostream& out,
                       "Shows one adapter you can see.", {}, 1, args, out, err);
   if (p.exit_now) return *p.exit_now;
   grpc::ClientContext context;
-  tools::PrepareContext(p.connection, &context);
+  tools::PrepareContext(p.connection, &context, p.command_line.positional()[0]);
   v1::GetAdapterRequest request;
   request.set_name(p.command_line.positional()[0]);
   v1::Adapter adapter;
@@ -155,7 +155,7 @@ int RunDelete(const std::vector<std::string>& args, std::ostream& out,
       {}, 1, args, out, err);
   if (p.exit_now) return *p.exit_now;
   grpc::ClientContext context;
-  tools::PrepareContext(p.connection, &context);
+  tools::PrepareContext(p.connection, &context, p.command_line.positional()[0]);
   v1::DeleteAdapterRequest request;
   request.set_name(p.command_line.positional()[0]);
   v1::DeleteAdapterResponse response;
@@ -181,7 +181,7 @@ int RunLoad(const std::vector<std::string>& args, std::ostream& out,
       {}, 1, args, out, err);
   if (p.exit_now) return *p.exit_now;
   grpc::ClientContext context;
-  tools::PrepareContext(p.connection, &context);
+  tools::PrepareContext(p.connection, &context, p.command_line.positional()[0]);
   v1::LoadAdapterRequest request;
   request.set_name(p.command_line.positional()[0]);
   v1::LoadAdapterResponse response;

@@ -164,7 +164,7 @@ int RunUnary(v1::GenerationService::Stub& stub,
              const v1::GenerateRequest& request, bool json, std::ostream& out,
              std::ostream& err) {
   grpc::ClientContext context;
-  tools::PrepareContext(connection, &context);
+  tools::PrepareContext(connection, &context, request.adapter());
   v1::GenerateResponse response;
   const grpc::Status status = stub.Generate(&context, request, &response);
   if (!status.ok()) return ReportError(err, tools::FromGrpcStatus(status));
@@ -190,7 +190,7 @@ int RunStreaming(v1::GenerationService::Stub& stub,
                  const v1::GenerateRequest& request, bool json,
                  std::ostream& out, std::ostream& err) {
   grpc::ClientContext context;
-  tools::PrepareContext(connection, &context);
+  tools::PrepareContext(connection, &context, request.adapter());
   std::unique_ptr<grpc::ClientReader<v1::GenerateStreamResponse>> reader =
       stub.GenerateStream(&context, request);
   v1::GenerateStreamResponse message;

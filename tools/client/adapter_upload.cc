@@ -90,7 +90,7 @@ absl::StatusOr<loraplex::v1::Adapter> UploadAdapterDir(
   for (const LocalAdapterFile& file : files) total_bytes += file.size_bytes;
 
   grpc::ClientContext context;
-  PrepareContext(connection, &context);
+  PrepareContext(connection, &context, spec.name);
   loraplex::v1::Adapter adapter;
   std::unique_ptr<
       grpc::ClientWriterInterface<loraplex::v1::UploadAdapterRequest>>

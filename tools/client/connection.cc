@@ -23,7 +23,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
 }
 
 void PrepareContext(const ConnectionOptions& options,
-                    grpc::ClientContext* context) {
+                    grpc::ClientContext* context, const std::string& adapter) {
+  if (!adapter.empty()) context->AddMetadata(kAdapterRoutingHeader, adapter);
   if (options.timeout != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
   }

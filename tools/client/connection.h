@@ -34,10 +34,16 @@ struct ConnectionOptions {
 // fails: an unreachable server shows up as UNAVAILABLE on the first call.
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options);
 
-// Sets the deadline and the authorization metadata on a fresh context. Call
-// once per context, before starting the call.
+// The request header Envoy's ring hash routes on (deploy/README.md,
+// "Adapter-affinity routing"): calls about one adapter reach the same replica.
+inline constexpr char kAdapterRoutingHeader[] = "x-loraplex-adapter";
+
+// Sets the deadline and the authorization metadata on a fresh context, and
+// the routing header when the call is about an adapter (`adapter` non-empty).
+// Call once per context, before starting the call.
 void PrepareContext(const ConnectionOptions& options,
-                    grpc::ClientContext* context);
+                    grpc::ClientContext* context,
+                    const std::string& adapter = "");
 
 // The same code and message as an absl::Status.
 absl::Status FromGrpcStatus(const grpc::Status& status);

@@ -62,7 +62,7 @@ class StreamCall final
              v1::GenerateRequest request, RequestRecord& record,
              CallTracker& tracker)
       : request_(std::move(request)), record_(record), tracker_(tracker) {
-    tools::PrepareContext(connection, &context_);
+    tools::PrepareContext(connection, &context_, request_.adapter());
     tracker_.Started(this);
     record_.start = Clock::now();
     stub.async()->GenerateStream(&context_, &request_, this);

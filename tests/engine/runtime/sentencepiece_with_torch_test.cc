@@ -19,8 +19,8 @@ TEST(SentencePieceWithTorchTest, EncodesAndDecodesLikeTheReference) {
   // LibTorch is really in use in this process.
   ASSERT_EQ(torch::ones({2}).sum().item<float>(), 2.0f);
 
-  const std::string dir =
-      std::string(LORAPLEX_TEST_DATA_DIR) + "/fixtures/tokenizers/sentencepiece-bpe";
+  const std::string dir = std::string(LORAPLEX_TEST_DATA_DIR) +
+                          "/fixtures/tokenizers/sentencepiece-bpe";
   auto tokenizer = Tokenizer::Load(dir);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   std::ifstream in(dir + "/expected.json");

@@ -23,9 +23,8 @@ using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 // Greedy reference output of the qv-r8 fixture adapter on prompt [369].
-const std::vector<int32_t> kQvR8On369 = {271, 356, 455, 441, 8,  77,
-                                         262, 43,  26,  262, 43, 26,
-                                         190, 26,  32,  43};
+const std::vector<int32_t> kQvR8On369 = {271, 356, 455, 441, 8,   77, 262, 43,
+                                         26,  262, 43,  26,  190, 26, 32,  43};
 
 class AdapterTest : public ::testing::Test {
  protected:
@@ -63,8 +62,8 @@ class AdapterTest : public ::testing::Test {
   void ExpectNoStagingLeft() {
     EXPECT_TRUE(WaitFor([&] {
       return DirEntries(registry_.Join(".staging")).empty();
-    })) << "staging: " << ::testing::PrintToString(
-               DirEntries(registry_.Join(".staging")));
+    })) << "staging: "
+        << ::testing::PrintToString(DirEntries(registry_.Join(".staging")));
   }
 
   loraplex::testing::TempDir registry_;
@@ -87,7 +86,8 @@ TEST_F(AdapterTest, UploadListGenerateDeleteThenNotFound) {
   EXPECT_EQ(uploaded.rank(), 8);
   EXPECT_EQ(uploaded.lora_alpha(), 16);
   EXPECT_FALSE(uploaded.use_rslora());
-  EXPECT_THAT(uploaded.target_modules(), UnorderedElementsAre("q_proj", "v_proj"));
+  EXPECT_THAT(uploaded.target_modules(),
+              UnorderedElementsAre("q_proj", "v_proj"));
   EXPECT_EQ(uploaded.num_modules(), 4);  // 2 layers x q, v.
   EXPECT_EQ(uploaded.size_bytes(), files.config.size() + files.weights.size());
   ASSERT_EQ(uploaded.files_size(), 2);
@@ -128,10 +128,11 @@ TEST_F(AdapterTest, UploadListGenerateDeleteThenNotFound) {
 
   // The name is free again, under a new version.
   v1::Adapter again;
-  ASSERT_TRUE(Upload(server_->adapters(), "my-adapter", files, {}, &again).ok());
+  ASSERT_TRUE(
+      Upload(server_->adapters(), "my-adapter", files, {}, &again).ok());
   EXPECT_NE(again.version(), uploaded.version());
-  ASSERT_TRUE(Generate(server_->generation(), GreedyRequest("my-adapter", {369}),
-                       "", &response)
+  ASSERT_TRUE(Generate(server_->generation(),
+                       GreedyRequest("my-adapter", {369}), "", &response)
                   .ok());
   EXPECT_THAT(TokenIds(response), ElementsAreArray(kQvR8On369));
 }
@@ -144,7 +145,8 @@ TEST_F(AdapterTest, Sha256MismatchIsDataLossAndStoresNothing) {
   messages[0].mutable_header()->mutable_files(1)->set_sha256(
       Sha256Hex("something else"));
   const grpc::Status status = UploadRaw(server_->adapters(), messages);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << Describe(status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << Describe(status);
   EXPECT_THAT(status.error_message(),
               HasSubstr("sha256 mismatch for adapter_model.safetensors"));
   EXPECT_THAT(ListNames(), IsEmpty());
@@ -171,8 +173,9 @@ TEST_F(AdapterTest, MalformedAdaptersAreInvalidArgumentWithTheReason) {
   const std::vector<MalformedCase> cases = {
       {"bad JSON", {"{\"r\": 8, oops", good.weights}, "adapter_config.json"},
       {"config not an object", {"[1, 2]", good.weights}, "object"},
-      {"DoRA", {AdapterConfigJson(8, 16, {"q_proj", "v_proj"}, "\"use_dora\": true"),
-                good.weights},
+      {"DoRA",
+       {AdapterConfigJson(8, 16, {"q_proj", "v_proj"}, "\"use_dora\": true"),
+        good.weights},
        "DoRA"},
       {"unknown target module",
        {AdapterConfigJson(8, 16, {"q_proj", "w_proj"}), good.weights},
@@ -245,16 +248,18 @@ TEST_F(AdapterTest, UploadProtocolErrorsAreInvalidArgument) {
   const std::vector<Case> cases = {
       {"empty stream", {}, "ended before its header"},
       {"chunk first", {chunk("adapter_config.json", 0, "x")}, "header"},
-      {"neither header nor chunk", {v1::UploadAdapterRequest()},
+      {"neither header nor chunk",
+       {v1::UploadAdapterRequest()},
        "a header or a chunk"},
       {"second header", {header, header}, "second header"},
       {"undeclared file", {header, chunk("notes.txt", 0, "x")}, "notes.txt"},
-      {"wrong offset", {header, chunk("adapter_config.json", 5, "x")},
+      {"wrong offset",
+       {header, chunk("adapter_config.json", 5, "x")},
        "offset 5, expected 0"},
       {"empty chunk", {header, chunk("adapter_config.json", 0, "")}, "1 to"},
       {"chunk over 1 MiB",
-       {header, chunk("adapter_model.safetensors", 0,
-                      std::string((1 << 20) + 1, 'x'))},
+       {header,
+        chunk("adapter_model.safetensors", 0, std::string((1 << 20) + 1, 'x'))},
        "1048576"},
       {"past the declared size",
        {header, chunk("adapter_config.json", 0, files.config + "xx")},
@@ -291,7 +296,8 @@ TEST_F(AdapterTest, UploadLimitsAndDuplicates) {
   status = Upload(server_->adapters(), "one", FixtureAdapter("attn-r4-rslora"));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   ASSERT_TRUE(
-      Upload(server_->adapters(), "two", FixtureAdapter("attn-r4-rslora")).ok());
+      Upload(server_->adapters(), "two", FixtureAdapter("attn-r4-rslora"))
+          .ok());
   status = Upload(server_->adapters(), "three", FixtureAdapter("qv-r8"));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(status.error_message(), HasSubstr("already has 2 adapters"));
@@ -301,7 +307,8 @@ TEST_F(AdapterTest, UploadLimitsAndDuplicates) {
 
 TEST_F(AdapterTest, ListPaginatesInNameOrder) {
   for (const char* name : {"e", "a", "d", "b", "c"}) {
-    ASSERT_TRUE(Upload(server_->adapters(), name, FixtureAdapter("qv-r8")).ok());
+    ASSERT_TRUE(
+        Upload(server_->adapters(), name, FixtureAdapter("qv-r8")).ok());
   }
   std::vector<std::string> seen;
   std::string token;
@@ -315,7 +322,8 @@ TEST_F(AdapterTest, ListPaginatesInNameOrder) {
                     .ListAdapters(NewContext().get(), request, &response)
                     .ok());
     EXPECT_LE(response.adapters_size(), 2);
-    for (const auto& adapter : response.adapters()) seen.push_back(adapter.name());
+    for (const auto& adapter : response.adapters())
+      seen.push_back(adapter.name());
     token = response.next_page_token();
     ++pages;
   } while (!token.empty() && pages < 10);
@@ -336,13 +344,15 @@ TEST_F(AdapterTest, ListPaginatesInNameOrder) {
   EXPECT_THAT(status.error_message(), HasSubstr("page_token"));
   bad.set_page_token("");
   bad.set_owner("other");
-  ASSERT_TRUE(
-      server_->adapters().ListAdapters(NewContext().get(), bad, &response).ok());
+  ASSERT_TRUE(server_->adapters()
+                  .ListAdapters(NewContext().get(), bad, &response)
+                  .ok());
   EXPECT_EQ(response.adapters_size(), 0);
 }
 
 TEST_F(AdapterTest, LoadAdapterMakesItResident) {
-  ASSERT_TRUE(Upload(server_->adapters(), "warm", FixtureAdapter("all-r16")).ok());
+  ASSERT_TRUE(
+      Upload(server_->adapters(), "warm", FixtureAdapter("all-r16")).ok());
   EXPECT_EQ(server_->app().engine().Stats().resident_adapters_device, 0);
   v1::LoadAdapterRequest request;
   request.set_name("warm");
@@ -355,7 +365,8 @@ TEST_F(AdapterTest, LoadAdapterMakesItResident) {
   EXPECT_EQ(server_->app().engine().Stats().resident_adapters_device, 1);
   // The next request finds it on the device.
   const std::string before = server_->ScrapeMetrics();
-  ASSERT_TRUE(Generate(server_->generation(), GreedyRequest("warm", {369})).ok());
+  ASSERT_TRUE(
+      Generate(server_->generation(), GreedyRequest("warm", {369})).ok());
   const std::string after = server_->ScrapeMetrics();
   EXPECT_EQ(*MetricValue(after, "loraplex_adapter_cache_hits_total",
                          {{"tier", "device"}}),
@@ -376,7 +387,8 @@ TEST_F(AdapterTest, LoadAdapterMakesItResident) {
 }
 
 TEST_F(AdapterTest, DeletingAnAdapterInUseLetsRunningRequestsFinish) {
-  ASSERT_TRUE(Upload(server_->adapters(), "busy", FixtureAdapter("qv-r8")).ok());
+  ASSERT_TRUE(
+      Upload(server_->adapters(), "busy", FixtureAdapter("qv-r8")).ok());
   std::unique_ptr<grpc::ClientContext> context = NewContext();
   auto reader = server_->generation().GenerateStream(
       context.get(), GreedyRequest("busy", {369}, 200));
@@ -386,8 +398,9 @@ TEST_F(AdapterTest, DeletingAnAdapterInUseLetsRunningRequestsFinish) {
   v1::DeleteAdapterRequest del;
   del.set_name("busy");
   v1::DeleteAdapterResponse deleted;
-  ASSERT_TRUE(
-      server_->adapters().DeleteAdapter(NewContext().get(), del, &deleted).ok());
+  ASSERT_TRUE(server_->adapters()
+                  .DeleteAdapter(NewContext().get(), del, &deleted)
+                  .ok());
   EXPECT_EQ(Generate(server_->generation(), GreedyRequest("busy", {369}))
                 .error_code(),
             grpc::StatusCode::NOT_FOUND);
