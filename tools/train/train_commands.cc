@@ -106,13 +106,19 @@ absl::StatusOr<engine::ProgressOptions> ProgressOptionsFrom(
 
 void PrintReport(std::ostream& out, const engine::TrainReport& r,
                  const std::string& out_dir) {
+  // A base model trained from scratch has no "before" perplexity (0 in the
+  // report); an adapter's is the frozen base's.
+  const std::string before =
+      r.initial_heldout_perplexity > 0
+          ? absl::StrFormat(" (before: %.3f)", r.initial_heldout_perplexity)
+          : std::string();
   out << absl::StrFormat(
       "steps %d  parameters %d (trainable %d)  loss %.4f -> %.4f\n"
-      "held-out perplexity %.3f (before: %.3f) over %d tokens\n"
+      "held-out perplexity %.3f%s over %d tokens\n"
       "%.0f tokens/s, %.1f s; wrote %s\n",
       r.steps, r.parameters, r.trainable_parameters, r.first_loss, r.final_loss,
-      r.heldout_perplexity, r.initial_heldout_perplexity, r.heldout_tokens,
-      r.tokens_per_second, r.seconds, out_dir);
+      r.heldout_perplexity, before, r.heldout_tokens, r.tokens_per_second,
+      r.seconds, out_dir);
 }
 
 }  // namespace
