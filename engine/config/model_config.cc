@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
 #include "engine/config/json_fields.h"
-#include "engine/config/read_text_file.h"
+#include "engine/common/read_text_file.h"
 #include "engine/config/rope_config.h"
 
 namespace loraplex::engine {

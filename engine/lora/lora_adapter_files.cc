@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
-#include "engine/config/read_text_file.h"
+#include "engine/common/read_text_file.h"
 #include "engine/lora/lora_adapter.h"
 #include "engine/lora/lora_module_matcher.h"
 #include "engine/lora/lora_weight_key.h"

@@ -1,14 +1,12 @@
 // SafetensorsCheckpoint: a model's weights in one file or in index-listed
 // shards.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/read_text_file.h"
 #include "engine/common/status_macros.h"
 #include "engine/safetensors/safetensors_reader.h"
 #include "engine/safetensors/strict_json.h"
@@ -31,39 +29,6 @@ std::string JoinPath(const std::string& dir, absl::string_view name) {
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-absl::StatusOr<std::string> ReadIndexFile(const std::string& path,
-                                          uint64_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
-  }
-  std::string text;
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      const int error_number = errno;
-      ::close(fd);
-      return absl::ErrnoToStatus(error_number,
-                                 absl::StrCat(path, ": cannot read"));
-    }
-    if (n == 0) {
-      break;
-    }
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > max_bytes) {
-      ::close(fd);
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": larger than the limit of ", max_bytes, " bytes"));
-    }
-  }
-  ::close(fd);
-  return text;
 }
 
 // A shard must be a plain file name in the model directory: an index must
@@ -129,7 +94,7 @@ SafetensorsCheckpoint::Open(const std::string& model_dir,
                                             kIndexFileName, " exists"));
   }
   ASSIGN_OR_RETURN(const std::string text,
-                   ReadIndexFile(index_path, limits.max_header_bytes));
+                   ReadTextFile(index_path, limits.max_header_bytes));
   ASSIGN_OR_RETURN(const auto weight_map, ParseWeightMap(index_path, text));
   std::map<std::string, size_t> shard_index;  // shard name -> files_ index
   for (const auto& [name, shard] : weight_map) {

@@ -1,4 +1,4 @@
-#include "engine/config/read_text_file.h"
+#include "engine/common/read_text_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

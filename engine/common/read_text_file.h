@@ -1,7 +1,8 @@
 // Reads small text files (JSON configs) whole, with errno mapped to a
-// Status. Shared by engine/config and engine/lora.
-#ifndef LORAPLEX_ENGINE_CONFIG_READ_TEXT_FILE_H_
-#define LORAPLEX_ENGINE_CONFIG_READ_TEXT_FILE_H_
+// Status. Shared by the engine's parsers (configs, adapter configs,
+// safetensors index files).
+#ifndef LORAPLEX_ENGINE_COMMON_READ_TEXT_FILE_H_
+#define LORAPLEX_ENGINE_COMMON_READ_TEXT_FILE_H_
 
 #include <cstddef>
 #include <string>
@@ -21,4 +22,4 @@ absl::StatusOr<std::string> ReadTextFile(
 
 }  // namespace loraplex::engine
 
-#endif  // LORAPLEX_ENGINE_CONFIG_READ_TEXT_FILE_H_
+#endif  // LORAPLEX_ENGINE_COMMON_READ_TEXT_FILE_H_
