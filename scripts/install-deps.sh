@@ -17,7 +17,7 @@ build_pkgs=(
   # Without an optimized BLAS, Debian's LibTorch uses the reference BLAS (about 17x slower).
   libopenblas0-openmp
   # Tests: health checks, metric scrapes, config checks.
-  curl python3 prometheus
+  curl python3 python3-yaml prometheus
 )
 runtime_pkgs=(
   libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623 libre2-9
