@@ -243,19 +243,9 @@ absl::StatusOr<std::unique_ptr<Decoder>> ParseMetaspace(
 
 absl::StatusOr<std::unique_ptr<Decoder>> ParseSequence(
     const nlohmann::json& config, absl::string_view path) {
-  ASSIGN_OR_RETURN(const nlohmann::json* list,
-                   json_fields::Required(config, "decoders", path));
-  if (!list->is_array()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ".decoders must be a list"));
-  }
-  std::vector<std::unique_ptr<Decoder>> steps;
-  for (size_t i = 0; i < list->size(); ++i) {
-    ASSIGN_OR_RETURN(
-        std::unique_ptr<Decoder> step,
-        ParseDecoder((*list)[i], absl::StrCat(path, ".decoders[", i, "]")));
-    steps.push_back(std::move(step));
-  }
+  ASSIGN_OR_RETURN(
+      std::vector<std::unique_ptr<Decoder>> steps,
+      json_fields::ParseList<Decoder>(config, "decoders", path, &ParseDecoder));
   return std::make_unique<SequenceDecoder>(std::move(steps));
 }
 

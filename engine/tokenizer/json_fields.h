@@ -3,12 +3,16 @@
 #ifndef LORAPLEX_ENGINE_TOKENIZER_JSON_FIELDS_H_
 #define LORAPLEX_ENGINE_TOKENIZER_JSON_FIELDS_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace loraplex::engine::json_fields {
@@ -50,6 +54,29 @@ absl::StatusOr<int64_t> OptionalInt(const nlohmann::json& object,
 
 // "a.b" (or "b" when `path` is empty), for messages.
 std::string Join(absl::string_view path, absl::string_view key);
+
+// The components of a `Sequence` normalizer, pre-tokenizer or decoder: the
+// array under `key`, each element parsed by
+// `parse(element, "<path>.<key>[i]")`, which returns
+// absl::StatusOr<std::unique_ptr<Component>>.
+template <typename Component, typename ParseFn>
+absl::StatusOr<std::vector<std::unique_ptr<Component>>> ParseList(
+    const nlohmann::json& object, absl::string_view key, absl::string_view path,
+    ParseFn parse) {
+  ASSIGN_OR_RETURN(const nlohmann::json* list, Required(object, key, path));
+  if (!list->is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ".", key, " must be a list"));
+  }
+  std::vector<std::unique_ptr<Component>> steps;
+  for (size_t i = 0; i < list->size(); ++i) {
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Component> step,
+        parse((*list)[i], absl::StrCat(path, ".", key, "[", i, "]")));
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
 
 }  // namespace loraplex::engine::json_fields
 

@@ -93,20 +93,9 @@ absl::StatusOr<std::unique_ptr<Normalizer>> ParseReplace(
 
 absl::StatusOr<std::unique_ptr<Normalizer>> ParseSequence(
     const nlohmann::json& config, absl::string_view path) {
-  ASSIGN_OR_RETURN(const nlohmann::json* list,
-                   json_fields::Required(config, "normalizers", path));
-  if (!list->is_array()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ".normalizers must be a list"));
-  }
-  std::vector<std::unique_ptr<Normalizer>> steps;
-  for (size_t i = 0; i < list->size(); ++i) {
-    ASSIGN_OR_RETURN(
-        std::unique_ptr<Normalizer> step,
-        ParseNormalizer((*list)[i],
-                        absl::StrCat(path, ".normalizers[", i, "]")));
-    steps.push_back(std::move(step));
-  }
+  ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Normalizer>> steps,
+                   json_fields::ParseList<Normalizer>(config, "normalizers",
+                                                      path, &ParseNormalizer));
   return std::make_unique<SequenceNormalizer>(std::move(steps));
 }
 

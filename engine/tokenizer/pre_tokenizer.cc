@@ -208,20 +208,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> ParseMetaspace(
 
 absl::StatusOr<std::unique_ptr<PreTokenizer>> ParseSequence(
     const nlohmann::json& config, absl::string_view path) {
-  ASSIGN_OR_RETURN(const nlohmann::json* list,
-                   json_fields::Required(config, "pretokenizers", path));
-  if (!list->is_array()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ".pretokenizers must be a list"));
-  }
-  std::vector<std::unique_ptr<PreTokenizer>> steps;
-  for (size_t i = 0; i < list->size(); ++i) {
-    ASSIGN_OR_RETURN(
-        std::unique_ptr<PreTokenizer> step,
-        ParsePreTokenizer((*list)[i],
-                          absl::StrCat(path, ".pretokenizers[", i, "]")));
-    steps.push_back(std::move(step));
-  }
+  ASSIGN_OR_RETURN(std::vector<std::unique_ptr<PreTokenizer>> steps,
+                   json_fields::ParseList<PreTokenizer>(
+                       config, "pretokenizers", path, &ParsePreTokenizer));
   return std::make_unique<SequencePreTokenizer>(std::move(steps));
 }
 
