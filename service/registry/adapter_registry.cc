@@ -32,8 +32,9 @@ int ContinuationBytes(unsigned char lead) {
   return -1;
 }
 
-// Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF
-// (nlohmann::json refuses to write anything else).
+}  // namespace
+
+// nlohmann::json refuses to write anything but strict UTF-8.
 bool IsValidUtf8(absl::string_view text) {
   static constexpr uint32_t kMinCodePoint[] = {0, 0x80, 0x800, 0x10000};
   for (size_t i = 0; i < text.size();) {
@@ -58,6 +59,8 @@ bool IsValidUtf8(absl::string_view text) {
   }
   return true;
 }
+
+namespace {
 
 absl::Status ValidateUploadFiles(const std::vector<AdapterFileRecord>& files,
                                  uint64_t max_upload_bytes) {
@@ -97,6 +100,26 @@ absl::Status ValidateUploadFiles(const std::vector<AdapterFileRecord>& files,
 }
 
 }  // namespace
+
+bool IsRetryOf(const UploadSpec& spec, const AdapterRecord& stored) {
+  if (spec.tenant != stored.tenant || spec.name != stored.name ||
+      spec.description != stored.description ||
+      spec.visibility != stored.visibility ||
+      spec.files.size() != stored.files.size()) {
+    return false;
+  }
+  for (const AdapterFileRecord& declared : spec.files) {
+    const auto same = [&](const AdapterFileRecord& file) {
+      return file.filename == declared.filename &&
+             file.size_bytes == declared.size_bytes &&
+             absl::EqualsIgnoreCase(file.sha256, declared.sha256);
+    };
+    if (std::none_of(stored.files.begin(), stored.files.end(), same)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 absl::Status ValidateUploadSpec(const UploadSpec& spec,
                                 uint64_t max_upload_bytes) {

@@ -11,6 +11,14 @@
 // Uploads are all-or-nothing: BeginUpload hands out a StagedUpload that
 // receives the files; only a successful Finish() makes the adapter visible,
 // and a StagedUpload destroyed before that leaves nothing behind.
+//
+// Note [Idempotent upload]: a client cannot tell an upload that failed from
+// one that committed just before its call was cancelled or cut off. So an
+// upload of a name the tenant already has succeeds without storing anything
+// when it is a retry of the stored one: the same two files (sizes and
+// sha256), description and visibility. It still sends and verifies every
+// byte, and answers with the stored adapter (its version and create time).
+// Anything else under a taken name is ALREADY_EXISTS.
 #ifndef LORAPLEX_SERVICE_REGISTRY_ADAPTER_REGISTRY_H_
 #define LORAPLEX_SERVICE_REGISTRY_ADAPTER_REGISTRY_H_
 
@@ -58,6 +66,14 @@ struct UploadSpec {
   std::vector<AdapterFileRecord> files;
 };
 
+// Whether `spec` uploads exactly what `stored` holds (Note [Idempotent
+// upload]): the same files (sha256 compared case-insensitively),
+// description and visibility.
+bool IsRetryOf(const UploadSpec& spec, const AdapterRecord& stored);
+
+// Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
+bool IsValidUtf8(absl::string_view text);
+
 // Checks an UploadSpec against the rules every backend shares: names,
 // description, the two files with well-formed digests. INVALID_ARGUMENT, or
 // RESOURCE_EXHAUSTED when the declared sizes add up to more than
@@ -87,11 +103,15 @@ class StagedUpload {
   // a file's sha256 differs from the declared one; the validator's error
   // (see AdapterValidator); ALREADY_EXISTS / RESOURCE_EXHAUSTED when,
   // meanwhile, another upload took the name or the tenant's last free place.
-  // Nothing is stored on any error.
+  // Nothing is stored on any error. A retry of the stored adapter returns
+  // that adapter (Note [Idempotent upload]; created_new() is then false).
   virtual absl::StatusOr<AdapterRecord> Finish() = 0;
 
   virtual const UploadSpec& spec() const = 0;
   virtual uint64_t bytes_received() const = 0;  // Over both files.
+  // After a successful Finish: true when this upload stored the adapter,
+  // false when it was a retry of the one already stored.
+  virtual bool created_new() const = 0;
 };
 
 struct ListQuery {
@@ -126,8 +146,9 @@ class AdapterRegistry {
   virtual ~AdapterRegistry() = default;
 
   // Starts an upload. Errors: ValidateUploadSpec's; ALREADY_EXISTS if the
-  // tenant already has an adapter of that name; RESOURCE_EXHAUSTED if the
-  // tenant is at its adapter limit. (Both are checked again at commit.)
+  // tenant already has an adapter of that name that this upload is not a
+  // retry of (Note [Idempotent upload]); RESOURCE_EXHAUSTED if the tenant is
+  // at its adapter limit. (Both are checked again at commit.)
   virtual absl::StatusOr<std::unique_ptr<StagedUpload>> BeginUpload(
       const UploadSpec& spec) = 0;
 
@@ -138,17 +159,26 @@ class AdapterRegistry {
   // order. INVALID_ARGUMENT for a bad page size, page token or tenant.
   virtual absl::StatusOr<AdapterPage> List(const ListQuery& query) const = 0;
 
-  // Unpublishes the adapter atomically, then removes its files. Returns the
-  // deleted record so the caller can unregister engine_adapter_id() from
-  // the engine. NOT_FOUND if absent.
+  // Note [Deleting an adapter in use]: Delete unpublishes the adapter at
+  // once and durably (a crash afterwards never brings it back), and the
+  // name may be uploaded again at once; but the files stay readable at
+  // adapter_dir(record) for requests that are still using them, until the
+  // caller, told by the engine that nothing reads them any more, calls
+  // ReleaseDeletedFiles. Returns the deleted record so the caller can
+  // unregister engine_adapter_id() from the engine. NOT_FOUND if absent.
   virtual absl::StatusOr<AdapterRecord> Delete(const AdapterRef& ref) = 0;
+
+  // Removes a deleted adapter's files (see Delete); a no-op for a record
+  // that is still stored. Does file I/O: call it where blocking is fine.
+  // Files it cannot remove now are retried later (and at the next start).
+  virtual void ReleaseDeletedFiles(const AdapterRecord& record) = 0;
 
   // Every stored adapter in (tenant, name) order: for registering them with
   // the engine at start-up.
   virtual std::vector<AdapterRecord> ListAll() const = 0;
 
   // The local directory holding the record's two files, for
-  // Engine::RegisterAdapter. Stays valid until the record is deleted.
+  // Engine::RegisterAdapter. Stays valid until ReleaseDeletedFiles.
   virtual std::string adapter_dir(const AdapterRecord& record) const = 0;
 };
 

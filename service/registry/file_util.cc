@@ -99,6 +99,11 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
+bool PathExists(const std::string& path) {
+  struct stat info;
+  return lstat(path.c_str(), &info) == 0;
+}
+
 absl::Status SyncFd(int fd, absl::string_view path) {
   if (fsync(fd) != 0) {
     return ErrnoError(errno, "cannot fsync", path);
@@ -127,6 +132,30 @@ absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path) {
     data.remove_prefix(static_cast<size_t>(written));
   }
   return absl::OkStatus();
+}
+
+absl::Status CreateEmptyFile(const std::string& path) {
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return ErrnoError(errno, "cannot create", path);
+  }
+  if (close(fd) != 0) {
+    return ErrnoError(errno, "cannot close", path);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AppendToFile(const std::string& path, absl::string_view data) {
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    return ErrnoError(errno, "cannot open", path);
+  }
+  absl::Status status = WriteAll(fd, data, path);
+  if (close(fd) != 0 && status.ok()) {
+    status = ErrnoError(errno, "cannot close", path);
+  }
+  return status;
 }
 
 absl::Status WriteNewFileDurably(const std::string& path,

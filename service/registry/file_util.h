@@ -28,6 +28,8 @@ absl::Status Rename(const std::string& from, const std::string& to);
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 // Whether `path` is a directory (or a symlink to one).
 bool IsDirectory(const std::string& path);
+// Whether anything exists at `path` (lstat).
+bool PathExists(const std::string& path);
 
 // fsync(2) of a file or directory (a directory's fsync makes the creation,
 // removal or renaming of its entries durable).
@@ -35,6 +37,11 @@ absl::Status SyncPath(const std::string& path);
 absl::Status SyncFd(int fd, absl::string_view path);
 // write(2) until every byte is written.
 absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path);
+// Creates `path` (it must not exist) empty; no fsync.
+absl::Status CreateEmptyFile(const std::string& path);
+// Opens `path` (which must exist), appends `data` and closes it again: no
+// descriptor is held between calls. No fsync.
+absl::Status AppendToFile(const std::string& path, absl::string_view data);
 // Creates `path` (it must not exist), writes `contents` and fsyncs it.
 absl::Status WriteNewFileDurably(const std::string& path,
                                  absl::string_view contents);

@@ -52,12 +52,18 @@ std::string FilesystemAdapterRegistry::adapter_dir(
                   absl::StrCat(record.name, "@", record.version));
 }
 
-absl::Status FilesystemAdapterRegistry::CheckCanAdd(
-    const AdapterRef& ref) const {
-  const Key key{ref.tenant, ref.name};
-  if (records_.count(key) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "adapter \"", ref.ToString(), "\" already exists; delete it first"));
+absl::StatusOr<const AdapterRecord*> FilesystemAdapterRegistry::CheckCanAdd(
+    const UploadSpec& spec) const {
+  const AdapterRef ref{spec.tenant, spec.name};
+  auto found = records_.find(Key{ref.tenant, ref.name});
+  if (found != records_.end()) {
+    if (IsRetryOf(spec, found->second)) {
+      return &found->second;  // Note [Idempotent upload].
+    }
+    return absl::AlreadyExistsError(
+        absl::StrCat("adapter \"", ref.ToString(),
+                     "\" already exists with other files, description or "
+                     "visibility; delete it first"));
   }
   const int32_t limit = options_.max_adapters_per_tenant;
   if (limit > 0) {
@@ -73,7 +79,7 @@ absl::Status FilesystemAdapterRegistry::CheckCanAdd(
                        " adapters, the server's limit"));
     }
   }
-  return absl::OkStatus();
+  return nullptr;
 }
 
 absl::StatusOr<std::unique_ptr<StagedUpload>>
@@ -81,8 +87,9 @@ FilesystemAdapterRegistry::BeginUpload(const UploadSpec& spec) {
   RETURN_IF_ERROR(ValidateUploadSpec(spec, options_.max_upload_bytes));
   {
     absl::ReaderMutexLock lock(&mu_);
-    RETURN_IF_ERROR(CheckCanAdd(AdapterRef{spec.tenant, spec.name}));
+    RETURN_IF_ERROR(CheckCanAdd(spec).status());
   }
+  RetryPendingRemovals();
   ASSIGN_OR_RETURN(std::string id, file_util::RandomHex(16));
   ASSIGN_OR_RETURN(
       std::unique_ptr<FilesystemStagedUpload> upload,
@@ -90,14 +97,28 @@ FilesystemAdapterRegistry::BeginUpload(const UploadSpec& spec) {
           spec, JoinPath(staging_dir_, id), options_.validator,
           [this](const AdapterRecord& record, const std::string& staged_dir) {
             return Commit(record, staged_dir);
+          },
+          [this](const std::string& staged_dir) {
+            RemoveOrRetryLater(staged_dir);
           }));
   return std::unique_ptr<StagedUpload>(std::move(upload));
 }
 
-absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Commit(
+absl::StatusOr<CommitOutcome> FilesystemAdapterRegistry::Commit(
     const AdapterRecord& record, const std::string& staged_dir) {
   absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(CheckCanAdd(record.ref()));
+  UploadSpec spec;
+  spec.tenant = record.tenant;
+  spec.name = record.name;
+  spec.description = record.description;
+  spec.visibility = record.visibility;
+  spec.files = record.files;
+  ASSIGN_OR_RETURN(const AdapterRecord* stored, CheckCanAdd(spec));
+  if (stored != nullptr) {
+    LogInfo("registry: upload of %s repeats the stored adapter; kept it",
+            record.ref().ToString());
+    return CommitOutcome{*stored, /*created=*/false};
+  }
   const std::string tenant = tenant_dir(record.tenant);
   if (!file_util::IsDirectory(tenant)) {
     RETURN_IF_ERROR(file_util::MakeDirs(tenant));
@@ -115,7 +136,7 @@ absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Commit(
   records_[Key{record.tenant, record.name}] = record;
   LogInfo("registry: committed adapter %s (%d bytes)",
           record.engine_adapter_id(), record.size_bytes());
-  return record;
+  return CommitOutcome{record, /*created=*/true};
 }
 
 absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Get(
@@ -172,8 +193,7 @@ absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Delete(
     const AdapterRef& ref) {
   RETURN_IF_ERROR(ValidateTenantName(ref.tenant));
   RETURN_IF_ERROR(ValidateAdapterName(ref.name));
-  ASSIGN_OR_RETURN(std::string id, file_util::RandomHex(16));
-  const std::string trash = JoinPath(trash_dir_, id);
+  RetryPendingRemovals();
   AdapterRecord record;
   {
     absl::MutexLock lock(&mu_);
@@ -182,9 +202,14 @@ absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Delete(
       return AdapterNotFoundError(ref);
     }
     record = it->second;
-    RETURN_IF_ERROR(file_util::Rename(adapter_dir(record), trash));
+    // Note [Deleting an adapter in use]: the tombstone replaces the record
+    // file in one rename; the adapter's files stay where they are.
+    const std::string dir = adapter_dir(record);
+    RETURN_IF_ERROR(
+        file_util::Rename(JoinPath(dir, kRegistryMetadataFilename),
+                          JoinPath(dir, kRegistryTombstoneFilename)));
     records_.erase(it);
-    absl::Status synced = file_util::SyncPath(tenant_dir(record.tenant));
+    absl::Status synced = file_util::SyncPath(dir);
     if (!synced.ok()) {
       // Gone for this process either way; a crash before the rename reaches
       // the disk would bring it back, which is logged, not hidden.
@@ -192,13 +217,71 @@ absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::Delete(
                  record.engine_adapter_id(), synced.ToString());
     }
   }
-  absl::Status removed = file_util::RemoveTree(trash);
-  if (!removed.ok()) {
-    LogWarning("registry: cannot remove %s (next start-up will): %s", trash,
-               removed.ToString());
-  }
   LogInfo("registry: deleted adapter %s", record.engine_adapter_id());
   return record;
+}
+
+void FilesystemAdapterRegistry::ReleaseDeletedFiles(
+    const AdapterRecord& record) {
+  RetryPendingRemovals();
+  const std::string dir = adapter_dir(record);
+  absl::StatusOr<std::string> id = file_util::RandomHex(16);
+  if (!id.ok()) {
+    RemoveOrRetryLater(dir);
+    return;
+  }
+  const std::string trash = JoinPath(trash_dir_, *id);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = records_.find(Key{record.tenant, record.name});
+    if (it != records_.end() && it->second.version == record.version) {
+      return;  // Still stored: not deleted.
+    }
+    if (!file_util::IsDirectory(dir)) return;  // Released already.
+    // Into .trash/ first, so that a removal cut short never leaves half an
+    // adapter directory under adapters/.
+    absl::Status moved = file_util::Rename(dir, trash);
+    if (!moved.ok()) {
+      LogWarning("registry: cannot move deleted adapter %s aside: %s",
+                 record.engine_adapter_id(), moved.ToString());
+      pending_removals_.push_back(dir);
+      return;
+    }
+  }
+  RemoveOrRetryLater(trash);
+}
+
+void FilesystemAdapterRegistry::RemoveOrRetryLater(const std::string& path) {
+  absl::Status removed = file_util::RemoveTree(path);
+  if (removed.ok()) return;
+  LogWarning("registry: cannot remove %s (retried later): %s", path,
+             removed.ToString());
+  absl::MutexLock lock(&mu_);
+  pending_removals_.push_back(path);
+}
+
+void FilesystemAdapterRegistry::RetryPendingRemovals() {
+  std::vector<std::string> paths;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_removals_.empty()) return;
+    paths.swap(pending_removals_);
+  }
+  std::vector<std::string> failed;
+  for (const std::string& path : paths) {
+    if (!file_util::RemoveTree(path).ok()) failed.push_back(path);
+  }
+  LogInfo("registry: removed %d of %d paths left over from failed removals",
+          paths.size() - failed.size(), paths.size());
+  if (failed.empty()) return;
+  absl::MutexLock lock(&mu_);
+  pending_removals_.insert(pending_removals_.end(), failed.begin(),
+                           failed.end());
+}
+
+size_t FilesystemAdapterRegistry::pending_removals() const {
+  absl::MutexLock lock(&mu_);
+  return pending_removals_.size();
 }
 
 std::vector<AdapterRecord> FilesystemAdapterRegistry::ListAll() const {

@@ -1,8 +1,6 @@
 #include "service/registry/filesystem_staged_upload.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "engine/common/logging.h"
 #include "engine/common/status_macros.h"
 #include "service/registry/file_util.h"
 
@@ -21,22 +18,22 @@ namespace loraplex::service {
 
 absl::StatusOr<std::unique_ptr<FilesystemStagedUpload>>
 FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
-                               AdapterValidator validator, CommitFn commit) {
+                               AdapterValidator validator, CommitFn commit,
+                               DiscardFn discard) {
   if (mkdir(staged_dir.c_str(), 0755) != 0) {
     return absl::ErrnoToStatus(errno,
                                absl::StrCat("cannot create ", staged_dir));
   }
   // From here on the destructor removes the directory on every error.
-  std::unique_ptr<FilesystemStagedUpload> upload(
-      new FilesystemStagedUpload(std::move(spec), std::move(staged_dir),
-                                 std::move(validator), std::move(commit)));
+  std::unique_ptr<FilesystemStagedUpload> upload(new FilesystemStagedUpload(
+      std::move(spec), std::move(staged_dir), std::move(validator),
+      std::move(commit), std::move(discard)));
+  // Note [Staged files hold no descriptor]: the files are created empty
+  // now and reopened for each chunk, so an upload that sits idle holds no
+  // file descriptor.
   for (StagedFile& file : upload->files_) {
-    file.fd =
-        open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (file.fd < 0) {
-      return upload->Abort(absl::ErrnoToStatus(
-          errno, absl::StrCat("cannot create ", file.path)));
-    }
+    absl::Status created = file_util::CreateEmptyFile(file.path);
+    if (!created.ok()) return upload->Abort(std::move(created));
   }
   return upload;
 }
@@ -44,11 +41,13 @@ FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
 FilesystemStagedUpload::FilesystemStagedUpload(UploadSpec spec,
                                                std::string staged_dir,
                                                AdapterValidator validator,
-                                               CommitFn commit)
+                                               CommitFn commit,
+                                               DiscardFn discard)
     : spec_(std::move(spec)),
       staged_dir_(std::move(staged_dir)),
       validator_(std::move(validator)),
-      commit_(std::move(commit)) {
+      commit_(std::move(commit)),
+      discard_(std::move(discard)) {
   std::sort(spec_.files.begin(), spec_.files.end(),
             [](const AdapterFileRecord& a, const AdapterFileRecord& b) {
               return a.filename < b.filename;
@@ -129,7 +128,8 @@ absl::Status FilesystemStagedUpload::Append(StagedFile& file, uint64_t offset,
         absl::StrCat(name, " is longer than its declared ",
                      file.declared.size_bytes, " bytes")));
   }
-  absl::Status written = file_util::WriteAll(file.fd, data, file.path);
+  // Note [Staged files hold no descriptor].
+  absl::Status written = file_util::AppendToFile(file.path, data);
   if (!written.ok()) {
     return Abort(written);
   }
@@ -140,12 +140,16 @@ absl::Status FilesystemStagedUpload::Append(StagedFile& file, uint64_t offset,
 
 absl::StatusOr<AdapterRecord> FilesystemStagedUpload::Finish() {
   RETURN_IF_ERROR(CheckReceiving());
-  absl::StatusOr<AdapterRecord> record = VerifyValidateCommit();
-  if (!record.ok()) {
-    return Abort(record.status());
+  absl::StatusOr<CommitOutcome> outcome = VerifyValidateCommit();
+  if (!outcome.ok()) {
+    return Abort(outcome.status());
   }
   state_ = State::kCommitted;
-  return record;
+  created_new_ = outcome->created;
+  if (!created_new_) {
+    discard_(staged_dir_);  // Note [Idempotent upload]: a retry.
+  }
+  return std::move(outcome->record);
 }
 
 absl::Status FilesystemStagedUpload::VerifyFiles() {
@@ -165,13 +169,12 @@ absl::Status FilesystemStagedUpload::VerifyFiles() {
     }
   }
   for (StagedFile& file : files_) {
-    RETURN_IF_ERROR(file_util::SyncFd(file.fd, file.path));
+    RETURN_IF_ERROR(file_util::SyncPath(file.path));
   }
-  CloseFiles();
   return absl::OkStatus();
 }
 
-absl::StatusOr<AdapterRecord> FilesystemStagedUpload::VerifyValidateCommit() {
+absl::StatusOr<CommitOutcome> FilesystemStagedUpload::VerifyValidateCommit() {
   RETURN_IF_ERROR(VerifyFiles());
   absl::StatusOr<engine::LoraAdapterSummary> summary = validator_(staged_dir_);
   if (!summary.ok()) {
@@ -200,24 +203,9 @@ absl::StatusOr<AdapterRecord> FilesystemStagedUpload::VerifyValidateCommit() {
   return commit_(record, staged_dir_);
 }
 
-void FilesystemStagedUpload::CloseFiles() {
-  for (StagedFile& file : files_) {
-    if (file.fd >= 0) {
-      close(file.fd);
-    }
-    file.fd = -1;
-  }
-}
-
 absl::Status FilesystemStagedUpload::Abort(absl::Status status) {
-  CloseFiles();
   state_ = State::kAborted;
-  absl::Status removed = file_util::RemoveTree(staged_dir_);
-  if (!removed.ok()) {
-    // Open() of the next run clears whatever is left in the staging area.
-    LogWarning("registry: cannot remove staged upload %s: %s", staged_dir_,
-               removed.ToString());
-  }
+  discard_(staged_dir_);
   return status;
 }
 

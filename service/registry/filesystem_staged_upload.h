@@ -19,20 +19,36 @@ namespace loraplex::service {
 // Written last into a committed adapter's directory; an adapter directory
 // without it was never committed.
 inline constexpr char kRegistryMetadataFilename[] = "loraplex_adapter.json";
+// What the metadata file is renamed to when the adapter is deleted: the
+// directory is then a tombstone, never served, removed once released or at
+// the next start (Note [Deleting an adapter in use] in adapter_registry.h).
+inline constexpr char kRegistryTombstoneFilename[] = "loraplex_deleted.json";
+
+// What the registry's commit step did with a verified upload.
+struct CommitOutcome {
+  AdapterRecord record;  // The stored adapter.
+  // False when an identical adapter was already stored under the name: the
+  // staged directory was not used (Note [Idempotent upload]).
+  bool created = true;
+};
 
 class FilesystemStagedUpload final : public StagedUpload {
  public:
   // Moves the verified `staged_dir` (files fsynced, metadata written) into
-  // place and returns the stored record; on error the directory is still
-  // at `staged_dir`.
-  using CommitFn = std::function<absl::StatusOr<AdapterRecord>(
+  // place and returns the stored record, or returns the identical record
+  // already stored (created = false) and leaves `staged_dir` alone; on error
+  // the directory is still at `staged_dir`.
+  using CommitFn = std::function<absl::StatusOr<CommitOutcome>(
       const AdapterRecord& record, const std::string& staged_dir)>;
+  // Removes a staging directory that is no longer needed; never fails (the
+  // registry retries what it cannot remove at once).
+  using DiscardFn = std::function<void(const std::string& staged_dir)>;
 
   // Creates `staged_dir` (which must not exist) with the two empty files.
   // `spec` must have passed ValidateUploadSpec.
   static absl::StatusOr<std::unique_ptr<FilesystemStagedUpload>> Create(
       UploadSpec spec, std::string staged_dir, AdapterValidator validator,
-      CommitFn commit);
+      CommitFn commit, DiscardFn discard);
 
   ~FilesystemStagedUpload() override;
 
@@ -41,13 +57,13 @@ class FilesystemStagedUpload final : public StagedUpload {
   absl::StatusOr<AdapterRecord> Finish() override;
   const UploadSpec& spec() const override { return spec_; }
   uint64_t bytes_received() const override;
+  bool created_new() const override { return created_new_; }
 
  private:
   struct StagedFile {
     AdapterFileRecord declared;
     Sha256Digest expected_sha256{};
     std::string path;
-    int fd = -1;
     uint64_t received = 0;
     Sha256 hasher;
   };
@@ -59,25 +75,27 @@ class FilesystemStagedUpload final : public StagedUpload {
   };
 
   FilesystemStagedUpload(UploadSpec spec, std::string staged_dir,
-                         AdapterValidator validator, CommitFn commit);
+                         AdapterValidator validator, CommitFn commit,
+                         DiscardFn discard);
 
   StagedFile* FindFile(absl::string_view filename);
   absl::Status CheckReceiving() const;
   absl::Status Append(StagedFile& file, uint64_t offset,
                       absl::string_view data);
-  // Checks sizes and digests and fsyncs/closes the files.
+  // Checks sizes and digests and fsyncs the files.
   absl::Status VerifyFiles();
-  absl::StatusOr<AdapterRecord> VerifyValidateCommit();
-  // Closes the files and removes the staging directory; returns `status`.
+  absl::StatusOr<CommitOutcome> VerifyValidateCommit();
+  // Discards the staging directory; returns `status`.
   absl::Status Abort(absl::Status status);
-  void CloseFiles();
 
   UploadSpec spec_;
   std::string staged_dir_;
   AdapterValidator validator_;
   CommitFn commit_;
+  DiscardFn discard_;
   std::vector<StagedFile> files_;  // One per declared file.
   State state_ = State::kReceiving;
+  bool created_new_ = false;  // Set by a successful Finish.
 };
 
 }  // namespace loraplex::service

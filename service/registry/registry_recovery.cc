@@ -66,6 +66,7 @@ void FilesystemAdapterRegistry::LoadTenant(const std::string& tenant) {
     return;
   }
   for (const std::string& entry : *entries) {
+    if (RemoveIfTombstoned(JoinPath(tenant_dir(tenant), entry))) continue;
     absl::StatusOr<AdapterRecord> record = LoadCommitted(tenant, entry);
     if (!record.ok()) {
       Quarantine(JoinPath(tenant_dir(tenant), entry),
@@ -74,6 +75,22 @@ void FilesystemAdapterRegistry::LoadTenant(const std::string& tenant) {
     }
     AddRecovered(*std::move(record));
   }
+}
+
+bool FilesystemAdapterRegistry::RemoveIfTombstoned(const std::string& path) {
+  const std::string tombstone = JoinPath(path, kRegistryTombstoneFilename);
+  if (!file_util::IsDirectory(path) || !file_util::PathExists(tombstone)) {
+    return false;
+  }
+  // Deleted before the last stop; its files were still in use then.
+  absl::Status removed = file_util::RemoveTree(path);
+  if (!removed.ok()) {
+    // Never served either way; the next start tries again.
+    LogWarning("registry: cannot remove deleted adapter %s: %s", path,
+               removed.ToString());
+  }
+  ++recovery_.trash_entries_removed;
+  return true;
 }
 
 absl::StatusOr<AdapterRecord> FilesystemAdapterRegistry::LoadCommitted(

@@ -206,8 +206,10 @@ TEST_F(RegistryListTest, GetAndDeleteValidateNames) {
 TEST_F(RegistryListTest, NamesAreUniquePerTenant) {
   Upload("acme", "bot");
   Upload("globex", "bot");  // Another tenant may use the same name.
+  UploadSpec other = SpecFor("acme", "bot", qv_);
+  other.description = "another adapter";
   absl::StatusOr<std::unique_ptr<StagedUpload>> again =
-      registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+      registry_->BeginUpload(other);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(again.status().message(),
               HasSubstr("adapter \"acme/bot\" already exists"));
@@ -236,7 +238,9 @@ TEST_F(RegistryListTest, LimitAndNameAreCheckedAgainAtCommit) {
   // Both begin while there is room; the first to finish takes it.
   auto first = registry_->BeginUpload(SpecFor("acme", "one", qv_));
   auto second = registry_->BeginUpload(SpecFor("acme", "two", qv_));
-  auto same_name = registry_->BeginUpload(SpecFor("acme", "one", qv_));
+  UploadSpec other_one = SpecFor("acme", "one", qv_);
+  other_one.description = "not the same adapter";
+  auto same_name = registry_->BeginUpload(other_one);
   ASSERT_TRUE(first.ok() && second.ok() && same_name.ok());
   for (auto* upload : {&*first, &*second, &*same_name}) {
     ASSERT_TRUE(
@@ -258,9 +262,12 @@ TEST_F(RegistryListTest, ConcurrentUploadsOfOneNameHaveExactlyOneWinner) {
   std::atomic<int> ok{0}, already_exists{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kUploaders; ++i) {
-    threads.emplace_back([&] {
-      absl::StatusOr<AdapterRecord> record = UploadAdapter(
-          *registry_, SpecFor("acme", "contested", qv_), qv_, /*chunk=*/1024);
+    threads.emplace_back([&, i] {
+      // Different adapters (by description): not retries of each other.
+      UploadSpec spec = SpecFor("acme", "contested", qv_);
+      spec.description = "uploader " + std::to_string(i);
+      absl::StatusOr<AdapterRecord> record =
+          UploadAdapter(*registry_, spec, qv_, /*chunk=*/1024);
       if (record.ok()) {
         ++ok;
       } else if (record.status().code() == absl::StatusCode::kAlreadyExists) {
@@ -283,6 +290,44 @@ TEST_F(RegistryListTest, ConcurrentUploadsOfOneNameHaveExactlyOneWinner) {
   EXPECT_EQ(testing_util::ReadFileOrDie(registry_->adapter_dir(*stored) +
                                         "/adapter_model.safetensors"),
             qv_.weights);
+}
+
+// Note [Idempotent upload]: concurrent retries of one upload all succeed
+// with the one stored adapter.
+TEST_F(RegistryListTest, ConcurrentIdenticalUploadsAllGetTheOneStoredAdapter) {
+  constexpr int kUploaders = 6;
+  std::vector<absl::StatusOr<AdapterRecord>> results(
+      kUploaders, absl::UnknownError("not run"));
+  std::atomic<int> created{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kUploaders; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+          registry_->BeginUpload(SpecFor("acme", "same", qv_));
+      if (!upload.ok()) {
+        results[i] = upload.status();
+        return;
+      }
+      absl::Status written =
+          (*upload)->WriteChunk(kAdapterConfigFilename, 0, qv_.config);
+      if (written.ok()) {
+        written =
+            (*upload)->WriteChunk(kAdapterWeightsFilename, 0, qv_.weights);
+      }
+      results[i] = written.ok() ? (*upload)->Finish() : written;
+      if (results[i].ok() && (*upload)->created_new()) ++created;
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(created.load(), 1);
+  for (const absl::StatusOr<AdapterRecord>& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->version, results[0]->version);
+  }
+  EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.staging"), IsEmpty());
+  EXPECT_EQ(ListDirOrEmpty(dir_.path() + "/adapters/acme").size(), 1u);
 }
 
 TEST_F(RegistryListTest, ConcurrentReadersSeeConsistentState) {

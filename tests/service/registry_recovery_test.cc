@@ -147,6 +147,37 @@ TEST_F(RegistryRecoveryTest, CrashLeftoversAreRemovedOrQuarantined) {
   EXPECT_EQ(registry_->ListAll()[0].version, kept.version);
 }
 
+// Note [Deleting an adapter in use]: Delete is durable at once, while the
+// files stay readable for requests still using them; a stop before they
+// are released does not bring the adapter back, and the next start removes
+// the files.
+TEST_F(RegistryRecoveryTest,
+       DeletedAdapterNeverComesBackThoughItsFilesWereInUse) {
+  const AdapterRecord deleted = Upload("acme", "gone", qv_);
+  const AdapterRecord kept = Upload("acme", "kept", all_);
+  const std::string dir = registry_->adapter_dir(deleted);
+  ASSERT_TRUE(registry_->Delete({"acme", "gone"}).ok());
+  EXPECT_EQ(registry_->Get({"acme", "gone"}).status().code(),
+            absl::StatusCode::kNotFound);
+  // Still readable where the engine reads it...
+  EXPECT_EQ(ReadFileOrDie(dir + "/adapter_model.safetensors"), qv_.weights);
+  // ...while the name may be used again at once.
+  const AdapterRecord again = Upload("acme", "gone", rslora_);
+  EXPECT_NE(again.version, deleted.version);
+
+  Reopen();  // Stopped before the engine released the old files.
+  EXPECT_EQ(report().adapters_loaded, 2);
+  EXPECT_EQ(report().trash_entries_removed, 1);
+  EXPECT_THAT(report().quarantined, IsEmpty());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_THAT(ListDirOrEmpty(Path("adapters/acme")),
+              ElementsAre("gone@" + again.version, "kept@" + kept.version));
+  EXPECT_EQ(registry_->Get({"acme", "gone"})->version, again.version);
+  // Releasing what the restart removed already is harmless.
+  registry_->ReleaseDeletedFiles(deleted);
+  EXPECT_EQ(registry_->pending_removals(), 0u);
+}
+
 TEST_F(RegistryRecoveryTest, CorruptedFileIsQuarantinedOthersServed) {
   const AdapterRecord bad = Upload("acme", "bad", qv_);
   const AdapterRecord good = Upload("acme", "good", qv_);

@@ -1,9 +1,16 @@
 // Uploads through FilesystemAdapterRegistry: the happy path, every way an
 // upload can fail, and that a failed or dropped upload leaves nothing.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,6 +32,41 @@ using testing_util::ReadFileOrDie;
 using testing_util::SpecFor;
 using testing_util::TempDir;
 using testing_util::UploadAdapter;
+
+int64_t OpenFileDescriptors() {
+  return static_cast<int64_t>(ListDirOrEmpty("/proc/self/fd").size());
+}
+
+// While it lives, every file descriptor of the process is in use: the soft
+// RLIMIT_NOFILE is lowered to what is open plus a few, and those few are
+// taken. Restores both on destruction.
+class DescriptorExhaustion {
+ public:
+  DescriptorExhaustion() {
+    if (getrlimit(RLIMIT_NOFILE, &saved_) != 0) return;
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(OpenFileDescriptors() + 8);
+    if (setrlimit(RLIMIT_NOFILE, &lowered) != 0) return;
+    lowered_ = true;
+    while (true) {
+      const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      taken_.push_back(fd);
+    }
+    ok_ = errno == EMFILE;
+  }
+  ~DescriptorExhaustion() {
+    for (int fd : taken_) close(fd);
+    if (lowered_) setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  bool lowered_ = false;
+  bool ok_ = false;
+  std::vector<int> taken_;
+};
 
 class RegistryUploadTest : public ::testing::Test {
  protected:
@@ -101,8 +143,117 @@ TEST_F(RegistryUploadTest, UploadGetListDelete) {
   EXPECT_EQ(gone.status().message(), "adapter \"acme/support\" not found");
   EXPECT_EQ(registry_->Delete({"acme", "support"}).status().code(),
             absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry_->ListAll().empty());
+  // Note [Deleting an adapter in use]: readable until released.
+  EXPECT_EQ(ReadFileOrDie(dir + "/adapter_model.safetensors"), qv_.weights);
+  registry_->ReleaseDeletedFiles(*deleted);
   ExpectNothingStored("acme");
   EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.trash"), IsEmpty());
+}
+
+// Note [Idempotent upload]: a client that cannot tell whether its upload
+// committed (cancelled right after the last chunk) uploads again and gets
+// the stored adapter; an upload that differs in anything is refused.
+TEST_F(RegistryUploadTest, IdenticalReuploadReturnsTheStoredAdapter) {
+  absl::StatusOr<AdapterRecord> first =
+      UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_);
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  UploadSpec retry = SpecFor("acme", "bot", qv_);
+  for (AdapterFileRecord& file : retry.files) {
+    file.sha256 = absl::AsciiStrToUpper(file.sha256);  // Case is no matter.
+  }
+  absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+      registry_->BeginUpload(retry);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_TRUE(
+      (*upload)->WriteChunk(kAdapterConfigFilename, 0, qv_.config).ok());
+  ASSERT_TRUE(
+      (*upload)->WriteChunk(kAdapterWeightsFilename, 0, qv_.weights).ok());
+  absl::StatusOr<AdapterRecord> second = (*upload)->Finish();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE((*upload)->created_new());
+  EXPECT_EQ(second->version, first->version);
+  EXPECT_EQ(second->created_at, first->created_at);
+  EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.staging"), IsEmpty());
+  EXPECT_EQ(ListDirOrEmpty(dir_.path() + "/adapters/acme").size(), 1u);
+
+  // The bytes are still checked against the declared digests.
+  absl::StatusOr<std::unique_ptr<StagedUpload>> liar =
+      registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+  ASSERT_TRUE(liar.ok()) << liar.status();
+  std::string wrong = qv_.weights;
+  wrong[wrong.size() / 2] ^= 1;
+  ASSERT_TRUE((*liar)->WriteChunk(kAdapterConfigFilename, 0, qv_.config).ok());
+  ASSERT_TRUE((*liar)->WriteChunk(kAdapterWeightsFilename, 0, wrong).ok());
+  EXPECT_EQ((*liar)->Finish().status().code(), absl::StatusCode::kDataLoss);
+
+  UploadSpec other_description = SpecFor("acme", "bot", qv_);
+  other_description.description = "a new description";
+  UploadSpec other_visibility =
+      SpecFor("acme", "bot", qv_, Visibility::kPublic);
+  const AdapterBytes all = LoadFixtureAdapter("all-r16");
+  UploadSpec other_files = SpecFor("acme", "bot", all);
+  for (const UploadSpec& spec :
+       {other_description, other_visibility, other_files}) {
+    absl::StatusOr<std::unique_ptr<StagedUpload>> refused =
+        registry_->BeginUpload(spec);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  }
+  EXPECT_EQ(registry_->Get({"acme", "bot"})->version, first->version);
+}
+
+// Note [Staged files hold no descriptor]: an upload waiting for its next
+// chunk costs no file descriptor (hundreds of idle uploads used to exhaust
+// the process's descriptors).
+TEST_F(RegistryUploadTest, IdleUploadsHoldNoFileDescriptor) {
+  const int64_t before = OpenFileDescriptors();
+  std::vector<std::unique_ptr<StagedUpload>> uploads;
+  for (int i = 0; i < 8; ++i) {
+    absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+        registry_->BeginUpload(
+            SpecFor("acme", "idle-" + std::to_string(i), qv_));
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_TRUE((*upload)
+                    ->WriteChunk(kAdapterWeightsFilename, 0,
+                                 absl::string_view(qv_.weights).substr(0, 10))
+                    .ok());
+    uploads.push_back(*std::move(upload));
+  }
+  EXPECT_EQ(OpenFileDescriptors(), before);
+  // And they still complete.
+  ASSERT_TRUE(
+      uploads[0]->WriteChunk(kAdapterConfigFilename, 0, qv_.config).ok());
+  ASSERT_TRUE(uploads[0]
+                  ->WriteChunk(kAdapterWeightsFilename, 10,
+                               absl::string_view(qv_.weights).substr(10))
+                  .ok());
+  absl::StatusOr<AdapterRecord> record = uploads[0]->Finish();
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(ReadFileOrDie(registry_->adapter_dir(*record) +
+                          "/adapter_model.safetensors"),
+            qv_.weights);
+}
+
+// A staging directory whose removal fails (here for want of descriptors:
+// remove_all needs one per directory level) is removed later, before the
+// next upload, instead of waiting for a restart.
+TEST_F(RegistryUploadTest, FailedStagingCleanupIsRetriedBeforeTheNextUpload) {
+  {
+    absl::StatusOr<std::unique_ptr<StagedUpload>> upload =
+        registry_->BeginUpload(SpecFor("acme", "bot", qv_));
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_TRUE(
+        (*upload)->WriteChunk(kAdapterConfigFilename, 0, qv_.config).ok());
+    DescriptorExhaustion exhausted;
+    ASSERT_TRUE(exhausted.ok());
+    upload->reset();  // Dropped while no descriptor is free.
+  }
+  EXPECT_EQ(ListDirOrEmpty(dir_.path() + "/.staging").size(), 1u);
+  EXPECT_EQ(registry_->pending_removals(), 1u);
+  ASSERT_TRUE(UploadAdapter(*registry_, SpecFor("acme", "bot", qv_), qv_).ok());
+  EXPECT_THAT(ListDirOrEmpty(dir_.path() + "/.staging"), IsEmpty());
+  EXPECT_EQ(registry_->pending_removals(), 0u);
 }
 
 TEST_F(RegistryUploadTest, ReuploadAfterDeleteGetsANewVersionAndPath) {
