@@ -3,16 +3,14 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
 
 namespace loraplex::engine {
 
 absl::StatusOr<Json> ParseJsonObject(std::string_view text,
-                                     absl::string_view label) {
-  Json value = Json::parse(text.begin(), text.end(), /*cb=*/nullptr,
-                           /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(label, ": not valid JSON"));
-  }
+                                     absl::string_view label,
+                                     const JsonLimits& limits) {
+  ASSIGN_OR_RETURN(Json value, ParseBoundedJson<Json>(text, label, limits));
   if (!value.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(label, ": not a JSON object"));

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/bounded_json.h"
 #include "nlohmann/json.hpp"
 
 namespace loraplex::engine {
@@ -21,10 +22,19 @@ namespace loraplex::engine {
 // Keeps keys in file order (PEFT's rank_pattern is first-match-wins).
 using Json = nlohmann::ordered_json;
 
-// Parses `text` as a JSON object. INVALID_ARGUMENT "<label>: ..." if it is
-// not valid JSON or not an object.
-absl::StatusOr<Json> ParseJsonObject(std::string_view text,
-                                     absl::string_view label);
+// Config files are small: config.json, generation_config.json and
+// adapter_config.json are refused over 1 MiB or nested deeper than 64
+// levels (Note [Bounded JSON] in engine/common/bounded_json.h); real ones
+// are a few kilobytes and nest 3 levels at most.
+inline constexpr JsonLimits kConfigJsonLimits{/*max_bytes=*/1 << 20,
+                                              /*max_depth=*/64};
+
+// Parses `text` as a JSON object under `limits` (ParseBoundedJson).
+// INVALID_ARGUMENT "<label>: ..." if it is over the limits, not valid JSON,
+// repeats a key or is not an object.
+absl::StatusOr<Json> ParseJsonObject(
+    std::string_view text, absl::string_view label,
+    const JsonLimits& limits = kConfigJsonLimits);
 
 // One JSON object and the label its errors start with. The object must
 // outlive this view.

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/common/read_text_file.h"
 #include "engine/common/status_macros.h"
 #include "engine/config/json_fields.h"
-#include "engine/common/read_text_file.h"
 #include "engine/config/rope_config.h"
 
 namespace loraplex::engine {
@@ -315,10 +315,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   ASSIGN_OR_RETURN(const std::string config,
-                   ReadTextFile(JoinPath(model_dir, kConfigFile)));
+                   ReadTextFile(JoinPath(model_dir, kConfigFile),
+                                kConfigJsonLimits.max_bytes));
   std::string generation;
-  absl::StatusOr<std::string> read =
-      ReadTextFile(JoinPath(model_dir, kGenerationConfigFile));
+  absl::StatusOr<std::string> read = ReadTextFile(
+      JoinPath(model_dir, kGenerationConfigFile), kConfigJsonLimits.max_bytes);
   if (read.ok()) {
     generation = *std::move(read);
   } else if (!absl::IsNotFound(read.status())) {

@@ -60,6 +60,8 @@ struct ModelConfig {
 };
 
 // Parses config.json text and, when non-empty, generation_config.json text.
+// Either over 1 MiB or nested deeper than 64 levels is refused before a DOM
+// is built (kConfigJsonLimits, engine/config/json_fields.h).
 absl::StatusOr<ModelConfig> ParseModelConfig(
     std::string_view config_json, std::string_view generation_config_json);
 

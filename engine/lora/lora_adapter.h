@@ -69,18 +69,32 @@ struct LoraModuleWeights {
   const TensorInfo* lora_b = nullptr;  // [out_features, rank]
 };
 
+// The default LoraValidationOptions::max_update_norm. The reference
+// fixtures (tests/data/fixtures) and the demo adapters (models/demo) score
+// at most 33.8 (Note [LoRA update bound] in lora_value_checks.h); a
+// PEFT-trained r=16 adapter of a 7B model about 5-25 (||A||_F ~
+// sqrt(r/3) from PEFT's init, ||B||_F ~ 1-5, scale 2), a high-rank rsLoRA
+// one some hundreds. 1e4 leaves a wide margin while an overflowing adapter
+// (weights of 1e19) scores above 1e38.
+inline constexpr double kDefaultMaxLoraUpdateNorm = 1e4;
+
 struct LoraValidationOptions {
   int64_t max_rank = 256;  // A module with a larger rank is refused.
+  // Reads every weight value and applies Note [LoRA update bound] (in
+  // lora_value_checks.h): values finite, scale and scale * B finite in
+  // float32, scale * ||B||_F * ||A||_F <= max_update_norm. false skips
+  // reading the values at all (trusted adapters only).
   bool check_finite = true;
+  double max_update_norm = kDefaultMaxLoraUpdateNorm;
 };
 
 // Summary for listings and metrics.
 struct LoraAdapterSummary {
-  int64_t max_rank = 0;     // Largest rank over the adapted modules.
-  double lora_alpha = 0;    // As configured (before patterns).
+  int64_t max_rank = 0;   // Largest rank over the adapted modules.
+  double lora_alpha = 0;  // As configured (before patterns).
   bool use_rslora = false;
   std::vector<std::string> targets;  // Distinct kinds, e.g. {"q_proj", ...}
-  int64_t num_modules = 0;  // Adapted (layer, kind) pairs.
+  int64_t num_modules = 0;           // Adapted (layer, kind) pairs.
   uint64_t weight_bytes = 0;
 };
 
@@ -89,7 +103,12 @@ struct LoraAdapterSummary {
 // (base_model.model.model.layers.N.{self_attn,mlp}.X_proj.lora_{A,B}.weight),
 // A/B present in pairs for exactly the modules the config targets, shapes
 // [r, in] and [out, r] with r as the config resolves it and <= max_rank,
-// and (optionally) finite values.
+// and (unless check_finite is false) values within Note [LoRA update
+// bound]. Bounds on the files, checked before anything is built from them:
+// adapter_config.json at most 1 MiB and 64 levels deep (kConfigJsonLimits);
+// adapter_model.safetensors lists at most layers x 7 x 2 tensors, and its
+// header is at most 1 MiB plus 1 KiB per such tensor (an entry PEFT writes
+// is about 150 bytes).
 class LoraAdapterFiles {
  public:
   static absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> Open(

@@ -9,10 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/common/status_macros.h"
 #include "engine/common/read_text_file.h"
+#include "engine/common/status_macros.h"
+#include "engine/config/json_fields.h"
 #include "engine/lora/lora_adapter.h"
 #include "engine/lora/lora_module_matcher.h"
+#include "engine/lora/lora_value_checks.h"
 #include "engine/lora/lora_weight_key.h"
 
 namespace loraplex::engine {
@@ -87,10 +89,25 @@ absl::Status RefuseNonLinearTargets(const LoraAdapterConfig& config,
   return absl::OkStatus();
 }
 
+// The bounds lora_adapter.h states for adapter_model.safetensors.
+SafetensorsLimits AdapterWeightsLimits(const ModelConfig& model) {
+  constexpr uint64_t kFixedHeaderBytes = 1 << 20;
+  constexpr uint64_t kHeaderBytesPerTensor = 1 << 10;
+  // Configs are validated, but keep the products in range regardless.
+  const uint64_t layers = static_cast<uint64_t>(
+      std::clamp<int64_t>(model.num_hidden_layers, 0, int64_t{1} << 20));
+  SafetensorsLimits limits;
+  limits.max_tensors = layers * kNumLinearKinds * 2;
+  limits.max_header_bytes =
+      kFixedHeaderBytes + kHeaderBytesPerTensor * limits.max_tensors;
+  return limits;
+}
+
 absl::StatusOr<LoraModuleWeights> CheckModule(
     int64_t layer, LinearKind kind, const LoraModuleSpec& spec,
-    const ModuleTensors& tensors, const ModelConfig& model,
-    const SafetensorsFile& weights, const LoraValidationOptions& options) {
+    const ModuleTensors& tensors, const LoraAdapterConfig& config,
+    const ModelConfig& model, const SafetensorsFile& weights,
+    const LoraValidationOptions& options) {
   const std::string module = LoraModuleName(layer, kind);
   for (const bool is_a : {true, false}) {
     if ((is_a ? tensors.first : tensors.second) == nullptr) {
@@ -120,11 +137,11 @@ absl::StatusOr<LoraModuleWeights> CheckModule(
                        ShapeString(check.tensor->shape), ", expected ",
                        ShapeString(check.expected), " (", check.meaning, ")"));
     }
-    if (options.check_finite &&
-        !AllFinite(weights.Data(*check.tensor), check.tensor->dtype)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", check.tensor->name, "' contains NaN or Inf"));
-    }
+  }
+  if (options.check_finite) {
+    RETURN_IF_ERROR(CheckLoraModuleValues(module, spec, config.use_rslora,
+                                          *tensors.first, *tensors.second,
+                                          weights, options.max_update_norm));
   }
   LoraModuleWeights weights_of_module;
   weights_of_module.layer = layer;
@@ -179,7 +196,8 @@ absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> LoraAdapterFiles::Open(
         absl::NotFoundError(absl::StrCat(kWeightsFileName, " not found")));
   }
   std::unique_ptr<LoraAdapterFiles> files(new LoraAdapterFiles());
-  absl::StatusOr<std::string> text = ReadTextFile(config_path);
+  absl::StatusOr<std::string> text =
+      ReadTextFile(config_path, kConfigJsonLimits.max_bytes);
   if (!text.ok()) {
     return in_adapter(text.status());
   }
@@ -198,7 +216,7 @@ absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> LoraAdapterFiles::Open(
     return in_adapter(s);
   }
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> weights =
-      SafetensorsFile::Open(weights_path);
+      SafetensorsFile::Open(weights_path, AdapterWeightsLimits(model));
   if (!weights.ok()) {
     return in_adapter(weights.status());
   }
@@ -226,7 +244,7 @@ absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> LoraAdapterFiles::Open(
       }
       absl::StatusOr<LoraModuleWeights> module = CheckModule(
           layer, kind, spec, it == found->end() ? ModuleTensors() : it->second,
-          model, *files->weights_, options);
+          files->config_, model, *files->weights_, options);
       if (!module.ok()) {
         return in_adapter(module.status());
       }

@@ -6,10 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/read_text_file.h"
+#include "engine/common/bounded_json.h"
 #include "engine/common/status_macros.h"
 #include "engine/safetensors/safetensors_reader.h"
-#include "engine/safetensors/strict_json.h"
 
 namespace loraplex::engine {
 namespace {
@@ -45,16 +44,15 @@ absl::Status CheckShardName(const std::string& index_path,
 }
 
 // tensor name -> shard file name, from the index's "weight_map".
-absl::StatusOr<std::map<std::string, std::string>> ParseWeightMap(
-    const std::string& index_path, std::string_view text) {
-  absl::StatusOr<json> index = ParseJsonRejectingDuplicateKeys(text, "index");
-  if (!index.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path, ": ", index.status().message()));
-  }
+absl::StatusOr<std::map<std::string, std::string>> ReadWeightMap(
+    const std::string& index_path, const SafetensorsLimits& limits) {
+  const JsonLimits json_limits{/*max_bytes=*/limits.max_index_bytes,
+                               /*max_depth=*/64};
+  ASSIGN_OR_RETURN(const json index, ReadBoundedJsonFile<json>(
+                                         index_path, index_path, json_limits));
   const auto weight_map =
-      index->is_object() ? index->find("weight_map") : index->end();
-  if (weight_map == index->end() || !weight_map->is_object()) {
+      index.is_object() ? index.find("weight_map") : index.end();
+  if (weight_map == index.end() || !weight_map->is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(index_path, ": no \"weight_map\" object"));
   }
@@ -93,9 +91,7 @@ SafetensorsCheckpoint::Open(const std::string& model_dir,
                                             kSingleFileName, " nor ",
                                             kIndexFileName, " exists"));
   }
-  ASSIGN_OR_RETURN(const std::string text,
-                   ReadTextFile(index_path, limits.max_header_bytes));
-  ASSIGN_OR_RETURN(const auto weight_map, ParseWeightMap(index_path, text));
+  ASSIGN_OR_RETURN(const auto weight_map, ReadWeightMap(index_path, limits));
   std::map<std::string, size_t> shard_index;  // shard name -> files_ index
   for (const auto& [name, shard] : weight_map) {
     if (shard_index.count(shard) != 0) {

@@ -1,210 +1,284 @@
 #include "engine/safetensors/safetensors_header.h"
 
-#include <algorithm>
-#include <limits>
-#include <tuple>
+#include <map>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/status_macros.h"
-#include "engine/safetensors/strict_json.h"
+#include "engine/safetensors/safetensors_entry.h"
+#include "nlohmann/json.hpp"
 
 namespace loraplex::engine {
 namespace {
 
-using json = nlohmann::json;
-
 constexpr std::string_view kMetadataKey = "__metadata__";
 
-struct Entry {
-  TensorInfo info;
-  uint64_t begin = 0;  // Relative to the data area.
-  uint64_t end = 0;
+// The fields of a tensor entry that mean something.
+enum class Field { kDtype, kShape, kDataOffsets, kIgnored };
+
+Field ClassifyField(const std::string& key) {
+  if (key == "dtype") return Field::kDtype;
+  if (key == "shape") return Field::kShape;
+  if (key == "data_offsets") return Field::kDataOffsets;
+  return Field::kIgnored;
+}
+
+// A scalar JSON value as the SAX parser reports it.
+struct Scalar {
+  RawInteger number;            // kOther unless an integer.
+  std::string* text = nullptr;  // Set for a string.
 };
 
-absl::Status EntryError(absl::string_view name, absl::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("tensor '", name, "' ", problem));
-}
+// nlohmann SAX handler reading a header as Note [Streaming header
+// validation] describes. Levels: 1 = the header object, 2 = a tensor entry
+// or __metadata__, 3 = a shape/data_offsets array. Values that are ignored
+// (or wrongly typed containers) are skipped, counting only their depth.
+// Any handler returning false stops the parse with `refusal_` set.
+class HeaderReader {
+ public:
+  HeaderReader(uint64_t data_start, uint64_t data_size, uint64_t max_tensors)
+      : data_start_(data_start),
+        data_size_(data_size),
+        max_tensors_(max_tensors) {}
 
-const json* FindField(const json& object, std::string_view field) {
-  auto it = object.find(field);
-  return it == object.end() ? nullptr : &*it;
-}
+  bool null() { return OnScalar(Scalar()); }
+  bool boolean(bool /*value*/) { return OnScalar(Scalar()); }
+  bool number_integer(int64_t value) {
+    // nlohmann reports integers without a minus sign as unsigned.
+    Scalar scalar;
+    scalar.number.kind = RawInteger::Kind::kNegative;
+    scalar.number.negative_value = value;
+    return OnScalar(scalar);
+  }
+  bool number_unsigned(uint64_t value) {
+    Scalar scalar;
+    scalar.number.kind = RawInteger::Kind::kUnsigned;
+    scalar.number.unsigned_value = value;
+    return OnScalar(scalar);
+  }
+  bool number_float(double /*value*/, const std::string& /*text*/) {
+    return OnScalar(Scalar());
+  }
+  bool string(std::string& value) {
+    Scalar scalar;
+    scalar.text = &value;
+    return OnScalar(scalar);
+  }
+  bool binary(nlohmann::json::binary_t& /*value*/) {
+    return OnScalar(Scalar());
+  }
+  bool start_object(std::size_t /*size*/) { return Open(/*is_object=*/true); }
+  bool start_array(std::size_t /*size*/) { return Open(/*is_object=*/false); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(std::string& key);
 
-absl::StatusOr<TensorDType> ParseDType(absl::string_view name,
-                                       const json* dtype) {
-  if (dtype == nullptr || !dtype->is_string()) {
-    return EntryError(name, "has no string field \"dtype\"");
-  }
-  const std::string& text = dtype->get_ref<const std::string&>();
-  if (text == "F32") {
-    return TensorDType::kF32;
-  }
-  if (text == "F16") {
-    return TensorDType::kF16;
-  }
-  if (text == "BF16") {
-    return TensorDType::kBF16;
-  }
-  return EntryError(
-      name, absl::StrCat("has dtype ", text, "; supported: F32, F16, BF16"));
-}
-
-// Reads the shape and returns numel, refusing negative or non-integer
-// dimensions and element counts that overflow.
-absl::StatusOr<uint64_t> ParseShape(absl::string_view name, const json* shape,
-                                    std::vector<int64_t>& dims) {
-  if (shape == nullptr || !shape->is_array()) {
-    return EntryError(name, "has no array field \"shape\"");
-  }
-  uint64_t numel = 1;
-  for (const json& dim : *shape) {
-    if (dim.is_number_integer() && !dim.is_number_unsigned()) {
-      return EntryError(name, absl::StrCat("has a negative dimension (",
-                                           dim.get<int64_t>(), ")"));
+  template <class Exception>
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const Exception& /*error*/) {
+    if (!refusal_.has_value()) {
+      refusal_ = absl::InvalidArgumentError("header is not valid JSON");
     }
-    if (!dim.is_number_unsigned()) {
-      return EntryError(name, "has a shape entry that is not an integer");
-    }
-    const uint64_t d = dim.get<uint64_t>();
-    if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        __builtin_mul_overflow(numel, d, &numel) ||
-        numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return EntryError(name, "has a shape whose element count overflows");
-    }
-    dims.push_back(static_cast<int64_t>(d));
+    return false;
   }
-  return numel;
+
+  const std::optional<absl::Status>& refusal() const { return refusal_; }
+  std::vector<HeaderEntry>& entries() { return entries_; }
+  std::map<std::string, std::string>& metadata() { return metadata_; }
+
+ private:
+  bool Refuse(absl::Status status) {
+    refusal_ = std::move(status);
+    return false;
+  }
+  bool NotAnEntryObject() {
+    if (in_metadata_key_) {
+      return Refuse(absl::InvalidArgumentError(
+          "\"__metadata__\" must map strings to strings"));
+    }
+    return Refuse(EntryError(entry_.name, "is not a JSON object"));
+  }
+  bool MetadataValueNotString() {
+    return Refuse(absl::InvalidArgumentError(absl::StrCat(
+        "\"__metadata__\" value of '", metadata_key_, "' is not a string")));
+  }
+  bool OnScalar(const Scalar& scalar);
+  bool Open(bool is_object);
+  bool Close();
+  bool AddArrayItem(const RawInteger& item);
+
+  const uint64_t data_start_;
+  const uint64_t data_size_;
+  const uint64_t max_tensors_;
+  int depth_ = 0;                 // Open arrays/objects, skipped ones included.
+  int skip_depth_ = 0;            // > 0 inside a value being skipped.
+  bool in_metadata_key_ = false;  // The level-1 key is __metadata__.
+  bool in_metadata_ = false;      // Inside the __metadata__ object.
+  bool seen_metadata_ = false;
+  uint64_t tensor_count_ = 0;
+  std::string metadata_key_;
+  Field field_ = Field::kIgnored;  // The level-2 key of the entry.
+  RawEntry entry_;                 // The entry being read.
+  std::vector<HeaderEntry> entries_;
+  std::map<std::string, std::string> metadata_;
+  std::optional<absl::Status> refusal_;
+};
+
+bool HeaderReader::key(std::string& key) {
+  if (skip_depth_ > 0) return true;
+  if (depth_ == 1) {
+    in_metadata_key_ = key == kMetadataKey;
+    if (in_metadata_key_) {
+      if (seen_metadata_) {
+        return Refuse(absl::InvalidArgumentError(
+            "header repeats the key '__metadata__'"));
+      }
+      seen_metadata_ = true;
+      return true;
+    }
+    if (++tensor_count_ > max_tensors_) {
+      return Refuse(absl::InvalidArgumentError(
+          absl::StrCat("header lists more than ", max_tensors_,
+                       " tensors, the limit for this file")));
+    }
+    entry_ = RawEntry();
+    entry_.name = std::move(key);
+    return true;
+  }
+  // depth_ == 2: a member of __metadata__ or of a tensor entry.
+  if (in_metadata_) {
+    if (metadata_.count(key) != 0) {
+      return Refuse(absl::InvalidArgumentError(
+          absl::StrCat("header repeats the key '", key, "'")));
+    }
+    metadata_key_ = std::move(key);
+    return true;
+  }
+  if (entry_.fields.count(key) != 0) {
+    return Refuse(absl::InvalidArgumentError(
+        absl::StrCat("header repeats the key '", key, "'")));
+  }
+  field_ = ClassifyField(key);
+  entry_.fields.insert(std::move(key));
+  return true;
 }
 
-absl::Status ParseOffsets(absl::string_view name, const json* offsets,
-                          uint64_t data_size, Entry& entry) {
-  if (offsets == nullptr || !offsets->is_array() || offsets->size() != 2 ||
-      !(*offsets)[0].is_number_unsigned() ||
-      !(*offsets)[1].is_number_unsigned()) {
-    return EntryError(name,
-                      "needs \"data_offsets\": [begin, end] with two "
-                      "non-negative integers");
+bool HeaderReader::OnScalar(const Scalar& scalar) {
+  if (skip_depth_ > 0) return true;
+  switch (depth_) {
+    case 0:
+      return Refuse(absl::InvalidArgumentError("header is not a JSON object"));
+    case 1:
+      return NotAnEntryObject();
+    case 2:
+      if (in_metadata_) {
+        if (scalar.text == nullptr) return MetadataValueNotString();
+        metadata_.emplace(std::move(metadata_key_), std::move(*scalar.text));
+        return true;
+      }
+      // A scalar "shape" or "data_offsets" leaves its *_is_array false.
+      if (field_ == Field::kDtype && scalar.text != nullptr) {
+        entry_.dtype = std::move(*scalar.text);
+      }
+      return true;
+    default:  // 3: an element of shape or data_offsets.
+      return AddArrayItem(scalar.number);
   }
-  entry.begin = (*offsets)[0].get<uint64_t>();
-  entry.end = (*offsets)[1].get<uint64_t>();
-  if (entry.begin > entry.end) {
-    return EntryError(
-        name, absl::StrCat("has data_offsets [", entry.begin, ", ", entry.end,
-                           "] with begin > end"));
-  }
-  if (entry.end > data_size) {
-    return EntryError(
-        name, absl::StrCat("has data_offsets [", entry.begin, ", ", entry.end,
-                           "] past the end of the data area (", data_size,
-                           " bytes)"));
-  }
-  return absl::OkStatus();
 }
 
-absl::StatusOr<Entry> ParseEntry(const std::string& name, const json& value,
-                                 uint64_t data_start, uint64_t data_size) {
-  if (!value.is_object()) {
-    return EntryError(name, "is not a JSON object");
+bool HeaderReader::AddArrayItem(const RawInteger& item) {
+  if (field_ == Field::kShape) {
+    if (entry_.shape.size() >= kMaxTensorDims) {
+      return Refuse(EntryError(
+          entry_.name,
+          absl::StrCat("has more than ", kMaxTensorDims, " dimensions")));
+    }
+    entry_.shape.push_back(item);
+  } else if (entry_.offsets.size() < 3) {
+    entry_.offsets.push_back(item);
   }
-  Entry entry;
-  entry.info.name = name;
-  ASSIGN_OR_RETURN(entry.info.dtype,
-                   ParseDType(name, FindField(value, "dtype")));
-  ASSIGN_OR_RETURN(
-      const uint64_t numel,
-      ParseShape(name, FindField(value, "shape"), entry.info.shape));
-  RETURN_IF_ERROR(
-      ParseOffsets(name, FindField(value, "data_offsets"), data_size, entry));
-  uint64_t expected_bytes = 0;
-  if (__builtin_mul_overflow(numel, TensorDTypeSize(entry.info.dtype),
-                             &expected_bytes) ||
-      entry.end - entry.begin != expected_bytes) {
-    return EntryError(
-        name, absl::StrCat("has ", entry.end - entry.begin,
-                           " bytes but its shape and dtype need ", numel, " x ",
-                           TensorDTypeSize(entry.info.dtype), " bytes"));
-  }
-  entry.info.data_offset = data_start + entry.begin;
-  entry.info.nbytes = expected_bytes;
-  return entry;
+  return true;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseMetadata(
-    const json& value) {
-  if (!value.is_object()) {
-    return absl::InvalidArgumentError(
-        "\"__metadata__\" must map strings to strings");
+bool HeaderReader::Open(bool is_object) {
+  if (depth_ + 1 > kMaxHeaderDepth) {
+    return Refuse(absl::InvalidArgumentError(absl::StrCat(
+        "header nests deeper than the limit of ", kMaxHeaderDepth, " levels")));
   }
-  std::map<std::string, std::string> metadata;
-  for (const auto& [key, item] : value.items()) {
-    if (!item.is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"__metadata__\" value of '", key, "' is not a string"));
-    }
-    metadata.emplace(key, item.get<std::string>());
+  const int level = depth_;
+  ++depth_;
+  if (skip_depth_ > 0) {
+    ++skip_depth_;
+    return true;
   }
-  return metadata;
+  switch (level) {
+    case 0:
+      if (is_object) return true;
+      return Refuse(absl::InvalidArgumentError("header is not a JSON object"));
+    case 1:
+      if (!is_object) return NotAnEntryObject();
+      in_metadata_ = in_metadata_key_;
+      return true;
+    case 2:
+      if (in_metadata_) return MetadataValueNotString();
+      if (!is_object && field_ == Field::kShape) {
+        entry_.shape_is_array = true;
+        return true;
+      }
+      if (!is_object && field_ == Field::kDataOffsets) {
+        entry_.offsets_is_array = true;
+        return true;
+      }
+      skip_depth_ = 1;  // dtype or shape of the wrong type, or ignored.
+      return true;
+    default:  // 3: a container inside shape or data_offsets.
+      skip_depth_ = 1;
+      return AddArrayItem(RawInteger());
+  }
 }
 
-// The reference implementation requires the entries, ordered by offsets,
-// to cover the data area exactly: no overlap, no hole, nothing left over.
-absl::Status CheckTiling(const std::vector<Entry>& entries,
-                         uint64_t data_size) {
-  uint64_t covered = 0;
-  const Entry* previous = nullptr;
-  for (const Entry& entry : entries) {
-    if (entry.begin < covered) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensors '", previous->info.name, "' and '",
-                       entry.info.name, "' overlap in the data area"));
-    }
-    if (entry.begin > covered) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bytes [", covered, ", ", entry.begin,
-                       ") of the data area belong to no tensor (hole before '",
-                       entry.info.name, "')"));
-    }
-    covered = entry.end;
-    previous = &entry;
+bool HeaderReader::Close() {
+  --depth_;
+  if (skip_depth_ > 0) {
+    --skip_depth_;
+    return true;
   }
-  if (covered != data_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bytes [", covered, ", ", data_size,
-                     ") at the end of the data area belong to no tensor"));
+  if (depth_ != 1) return true;  // The header, or a shape/offsets array.
+  if (in_metadata_) {
+    in_metadata_ = false;
+    return true;
   }
-  return absl::OkStatus();
+  absl::StatusOr<HeaderEntry> entry =
+      CheckEntry(entry_, data_start_, data_size_);
+  if (!entry.ok()) return Refuse(entry.status());
+  entries_.push_back(*std::move(entry));
+  return true;
 }
 
 }  // namespace
 
 absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(
-    std::string_view header_json, uint64_t data_start, uint64_t data_size) {
-  ASSIGN_OR_RETURN(const json header,
-                   ParseJsonRejectingDuplicateKeys(header_json, "header"));
-  if (!header.is_object()) {
-    return absl::InvalidArgumentError("header is not a JSON object");
+    std::string_view header_json, uint64_t data_start, uint64_t data_size,
+    uint64_t max_tensors) {
+  HeaderReader reader(data_start, data_size, max_tensors);
+  const bool parsed = nlohmann::json::sax_parse(
+      header_json.begin(), header_json.end(), &reader,
+      nlohmann::json::input_format_t::json, /*strict=*/true);
+  if (reader.refusal().has_value()) {
+    return *reader.refusal();
   }
+  if (!parsed) {
+    return absl::InvalidArgumentError("header is not valid JSON");
+  }
+  std::vector<HeaderEntry>& entries = reader.entries();
+  RETURN_IF_ERROR(SortAndCheckTiling(entries, data_size));
   SafetensorsHeader result;
-  std::vector<Entry> entries;
-  entries.reserve(header.size());
-  for (const auto& [name, value] : header.items()) {
-    if (name == kMetadataKey) {
-      ASSIGN_OR_RETURN(result.metadata, ParseMetadata(value));
-      continue;
-    }
-    ASSIGN_OR_RETURN(Entry entry,
-                     ParseEntry(name, value, data_start, data_size));
-    entries.push_back(std::move(entry));
-  }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return std::tie(a.begin, a.end, a.info.name) <
-           std::tie(b.begin, b.end, b.info.name);
-  });
-  RETURN_IF_ERROR(CheckTiling(entries, data_size));
+  result.metadata = std::move(reader.metadata());
   result.tensors.reserve(entries.size());
-  for (Entry& entry : entries) {
+  for (HeaderEntry& entry : entries) {
     result.tensors.push_back(std::move(entry.info));
   }
   return result;

@@ -101,8 +101,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
   const std::string_view header_json(
       reinterpret_cast<const char*>(file->mapping_ + kLengthPrefixBytes),
       header_bytes);
-  absl::StatusOr<SafetensorsHeader> header =
-      ParseSafetensorsHeader(header_json, data_start, file_size - data_start);
+  absl::StatusOr<SafetensorsHeader> header = ParseSafetensorsHeader(
+      header_json, data_start, file_size - data_start, limits.max_tensors);
   if (!header.ok()) {
     return WithPath(path, header.status());
   }

@@ -39,8 +39,16 @@ struct TensorInfo {
 
 struct SafetensorsLimits {
   // Upper bound on the JSON header; larger headers are rejected before any
-  // allocation is made for them.
+  // allocation is made for them. The default is the format's own limit.
   uint64_t max_header_bytes = 100ull * 1000 * 1000;
+  // Upper bound on the tensors one file lists, checked while the header is
+  // parsed. Llama-family checkpoints hold about 10 tensors per layer (a
+  // 126-layer model: 1,137 in all, fewer per shard); an adapter at most
+  // layers x 7 x 2 (LoraAdapterFiles sets that bound).
+  uint64_t max_tensors = 65536;
+  // model.safetensors.index.json is refused over this size (Llama 3.1
+  // 405B's is about 100 KB) or nested deeper than 64 levels.
+  uint64_t max_index_bytes = 16 << 20;
 };
 
 // One validated safetensors file. Immutable after Open(); tensor bytes stay
@@ -53,8 +61,10 @@ class SafetensorsFile {
   // by `limits` and inside the file; header is a JSON object; each entry has
   // a known dtype, an integer shape and data_offsets [begin, end] inside the
   // data area with end - begin == numel * dtype size; entries do not overlap
-  // and cover the data area without holes; no duplicate names. The optional
-  // "__metadata__" entry must map strings to strings.
+  // and cover the data area without holes; no duplicate names; at most
+  // limits.max_tensors entries. The optional "__metadata__" entry must map
+  // strings to strings. The header is validated as it is parsed, without a
+  // JSON DOM, in O(n log n) time (Note [Streaming header validation]).
   // Errors start with `path`: NOT_FOUND for a missing file, the errno's code
   // for other open/mmap failures, INVALID_ARGUMENT for bad content.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(

@@ -32,8 +32,9 @@ std::optional<int32_t> ResolveToken(const HfTokenizer& tokenizer,
 
 absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(
     std::string_view tokenizer_json, const TokenizerConfig& config) {
-  ASSIGN_OR_RETURN(nlohmann::json json,
-                   json_fields::Parse(tokenizer_json, kFile));
+  ASSIGN_OR_RETURN(
+      nlohmann::json json,
+      json_fields::Parse(tokenizer_json, kFile, kTokenizerJsonLimits));
   if (!json.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(kFile, " must be a JSON object"));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/common/bounded_json.h"
 #include "engine/tokenizer/added_vocabulary.h"
 #include "engine/tokenizer/bpe_model.h"
 #include "engine/tokenizer/decoder.h"
@@ -21,6 +22,12 @@
 #include "engine/tokenizer/tokenizer_config.h"
 
 namespace loraplex::engine {
+
+// tokenizer.json is refused over 64 MiB or nested deeper than 64 levels
+// (Note [Bounded JSON]). Real ones are 2-35 MB (Llama 3: 9 MB, Gemma 3:
+// 33 MB) and nest about 5 levels.
+inline constexpr JsonLimits kTokenizerJsonLimits{/*max_bytes=*/64 << 20,
+                                                 /*max_depth=*/64};
 
 // Immutable after creation; Encode/Decode are safe from several threads.
 class HfTokenizer : public Tokenizer {

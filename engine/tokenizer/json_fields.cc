@@ -19,13 +19,9 @@ std::string Join(absl::string_view path, absl::string_view key) {
 }
 
 absl::StatusOr<nlohmann::json> Parse(std::string_view text,
-                                     absl::string_view what) {
-  try {
-    return nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not valid JSON: ", e.what()));
-  }
+                                     absl::string_view what,
+                                     const JsonLimits& limits) {
+  return ParseBoundedJson<nlohmann::json>(text, what, limits);
 }
 
 absl::StatusOr<const nlohmann::json*> Required(const nlohmann::json& object,

@@ -12,15 +12,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/bounded_json.h"
 #include "engine/common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace loraplex::engine::json_fields {
 
-// Parses `text`; INVALID_ARGUMENT naming `what` (e.g. "tokenizer.json") and
-// the parser's message when it is not JSON.
+// Parses `text` under `limits` (engine/common/bounded_json.h);
+// INVALID_ARGUMENT "<what>: ..." (e.g. "tokenizer.json: not valid JSON ...")
+// when it is over the limits, not JSON or repeats a key.
 absl::StatusOr<nlohmann::json> Parse(std::string_view text,
-                                     absl::string_view what);
+                                     absl::string_view what,
+                                     const JsonLimits& limits);
 
 // The member `key` of `object` (which must be a JSON object); `path` names
 // `object` in messages. INVALID_ARGUMENT when `object` is not an object or

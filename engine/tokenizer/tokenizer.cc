@@ -1,13 +1,12 @@
 #include "engine/tokenizer/tokenizer.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/logging.h"
+#include "engine/common/read_text_file.h"
 #include "engine/common/status_macros.h"
 #include "engine/tokenizer/hf_tokenizer.h"
 #include "engine/tokenizer/sentencepiece_tokenizer.h"
@@ -21,19 +20,11 @@ bool IsFile(const std::string& path) {
   return std::filesystem::is_regular_file(path, error);
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return text.str();
-}
-
 absl::StatusOr<TokenizerConfig> ReadConfig(const std::string& dir) {
   const std::string path = absl::StrCat(dir, "/tokenizer_config.json");
   if (!IsFile(path)) return TokenizerConfig();
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text,
+                   ReadTextFile(path, kTokenizerConfigJsonLimits.max_bytes));
   return ParseTokenizerConfig(text);
 }
 
@@ -52,7 +43,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
   ASSIGN_OR_RETURN(TokenizerConfig config, ReadConfig(dir));
   absl::Status json_status;
   if (has_json) {
-    ASSIGN_OR_RETURN(std::string json, ReadFile(json_path));
+    ASSIGN_OR_RETURN(std::string json,
+                     ReadTextFile(json_path, kTokenizerJsonLimits.max_bytes));
     absl::StatusOr<std::unique_ptr<HfTokenizer>> tokenizer =
         HfTokenizer::Create(json, config);
     if (tokenizer.ok())

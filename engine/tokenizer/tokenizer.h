@@ -25,6 +25,9 @@ class Tokenizer {
   // add_bos_token/add_eos_token and the special tokens' text.
   // NOT_FOUND when <dir> has neither file; INVALID_ARGUMENT (naming the
   // file and the unsupported component or bad field) when none loads.
+  // tokenizer.json over 64 MiB and tokenizer_config.json over 4 MiB are
+  // refused unread, and either nested deeper than 64 levels unparsed
+  // (kTokenizerJsonLimits, kTokenizerConfigJsonLimits).
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(
       const std::string& dir);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromHfJson(

@@ -32,7 +32,9 @@ absl::StatusOr<std::optional<std::string>> TokenText(
 
 absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(
     std::string_view json_text) {
-  ASSIGN_OR_RETURN(nlohmann::json json, json_fields::Parse(json_text, kFile));
+  ASSIGN_OR_RETURN(
+      nlohmann::json json,
+      json_fields::Parse(json_text, kFile, kTokenizerConfigJsonLimits));
   if (!json.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(kFile, " must be a JSON object"));

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "engine/common/bounded_json.h"
 
 namespace loraplex::engine {
 
@@ -19,6 +20,12 @@ struct TokenizerConfig {
   std::optional<std::string> bos_token;  // The token's text, e.g. "<s>".
   std::optional<std::string> eos_token;
 };
+
+// tokenizer_config.json is refused over 4 MiB or nested deeper than 64
+// levels (Note [Bounded JSON]). Real ones are kilobytes; the largest seen
+// (Gemma 3, with thousands of added_tokens_decoder entries) is 1.2 MB.
+inline constexpr JsonLimits kTokenizerConfigJsonLimits{/*max_bytes=*/4 << 20,
+                                                       /*max_depth=*/64};
 
 // Parses tokenizer_config.json's text. Token fields may be strings or
 // {"content": ...} objects (transformers' serialized AddedToken).

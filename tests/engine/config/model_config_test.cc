@@ -272,7 +272,8 @@ TEST(ModelConfigTest, RefusesPartialRotaryFactor) {
 TEST(ModelConfigTest, RefusesMalformedJson) {
   absl::StatusOr<ModelConfig> c = ParseModelConfig("{\"vocab_size\": ", "");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MessageOf(c.status()), "config.json: not valid JSON");
+  EXPECT_EQ(MessageOf(c.status()),
+            "config.json: not valid JSON (syntax error at byte 15)");
   c = ParseModelConfig("[1, 2]", "");
   EXPECT_EQ(MessageOf(c.status()), "config.json: not a JSON object");
   ExpectRefused(BaseConfig(), "generation_config.json: not valid JSON",
@@ -527,6 +528,45 @@ TEST(LoadModelConfigTest, UnreadableGenerationConfigIsAnError) {
   absl::StatusOr<ModelConfig> c = LoadModelConfig(dir.path());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(MessageOf(c.status()), HasSubstr("is a directory"));
+}
+
+// ---- Bounds (Note [Bounded JSON]) -------------------------------------------
+
+TEST(ModelConfigBoundsTest, RefusesConfigOverOneMebibyte) {
+  json config = BaseConfig();
+  config["padding"] = std::string(1 << 20, 'x');
+  ExpectRefused(config, "config.json: ");
+  ExpectRefused(config, " bytes, over the limit of 1048576 bytes");
+  TempDir dir;
+  WriteFile(dir.Join("config.json"), config.dump());
+  absl::StatusOr<ModelConfig> c = LoadModelConfig(dir.path());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MessageOf(c.status()),
+              HasSubstr("larger than the limit of 1048576 bytes"));
+  WriteFile(dir.Join("config.json"), BaseConfig().dump());
+  WriteFile(dir.Join("generation_config.json"), config.dump());
+  c = LoadModelConfig(dir.path());
+  EXPECT_THAT(MessageOf(c.status()),
+              HasSubstr("larger than the limit of 1048576 bytes"));
+}
+
+TEST(ModelConfigBoundsTest, RefusesNestingDeeperThan64Levels) {
+  const std::string deep = std::string(64, '[') + std::string(64, ']');
+  absl::StatusOr<ModelConfig> c =
+      ParseModelConfig(R"({"x": )" + deep + "}", "");
+  EXPECT_EQ(MessageOf(c.status()),
+            "config.json: nests arrays and objects deeper than the limit of "
+            "64 levels");
+  // A bomb of 500,000 levels is refused as quickly.
+  c = ParseModelConfig(std::string(500000, '['), "");
+  EXPECT_THAT(MessageOf(c.status()), HasSubstr("deeper than the limit"));
+}
+
+TEST(ModelConfigBoundsTest, RefusesRepeatedKeys) {
+  const std::string text = BaseConfig().dump();
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(
+      text.substr(0, text.size() - 1) + R"(,"vocab_size": 5})", "");
+  EXPECT_EQ(MessageOf(c.status()), "config.json: repeats the key 'vocab_size'");
 }
 
 }  // namespace

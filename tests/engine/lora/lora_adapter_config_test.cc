@@ -173,10 +173,26 @@ TEST(ParseLoraAdapterConfigTest, RefusesRegexRe2CannotCompile) {
   ExpectRefused(config, "rank_pattern pattern 'q_proj(?!x)' is not a regex");
 }
 
+TEST(ParseLoraAdapterConfigTest, RefusesOversizedOrDeeplyNestedConfigs) {
+  // Note [Bounded JSON]: 1 MiB and 64 levels (kConfigJsonLimits).
+  json config = QvConfig();
+  config["padding"] = std::string(1 << 20, 'x');
+  ExpectRefused(config, " bytes, over the limit of 1048576 bytes");
+  absl::StatusOr<LoraAdapterConfig> c =
+      ParseLoraAdapterConfig(std::string(1000, '[') + std::string(1000, ']'));
+  EXPECT_EQ(MessageOf(c.status()),
+            "adapter_config.json: nests arrays and objects deeper than the "
+            "limit of 64 levels");
+  const std::string text = QvConfig().dump();
+  c = ParseLoraAdapterConfig(text.substr(0, text.size() - 1) + R"(,"r": 4})");
+  EXPECT_EQ(MessageOf(c.status()), "adapter_config.json: repeats the key 'r'");
+}
+
 TEST(ParseLoraAdapterConfigTest, RefusesMalformedJsonAndFields) {
   absl::StatusOr<LoraAdapterConfig> c = ParseLoraAdapterConfig("{\"r\": 8,");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MessageOf(c.status()), "adapter_config.json: not valid JSON");
+  EXPECT_EQ(MessageOf(c.status()),
+            "adapter_config.json: not valid JSON (syntax error at byte 8)");
   json config = QvConfig();
   config["layers_to_transform"] = "0";
   ExpectRefused(config, "'layers_to_transform' must be a layer index");

@@ -134,7 +134,7 @@ TEST_F(ShardedCheckpointTest, RefusesPathTraversalInIndex) {
 TEST_F(ShardedCheckpointTest, RefusesMalformedIndex) {
   WriteFile(dir_.Join("model.safetensors.index.json"), "{not json");
   ExpectOpenFails(absl::StatusCode::kInvalidArgument,
-                  "index is not valid JSON");
+                  "model.safetensors.index.json: not valid JSON");
   WriteFile(dir_.Join("model.safetensors.index.json"), R"({"metadata": {}})");
   ExpectOpenFails(absl::StatusCode::kInvalidArgument,
                   "no \"weight_map\" object");
@@ -144,7 +144,7 @@ TEST_F(ShardedCheckpointTest, RefusesMalformedIndex) {
   WriteIndex(R"({"a.weight": "model-00001-of-00002.safetensors",
                  "a.weight": "model-00002-of-00002.safetensors"})");
   ExpectOpenFails(absl::StatusCode::kInvalidArgument,
-                  "index repeats the key 'a.weight'");
+                  "model.safetensors.index.json: repeats the key 'a.weight'");
 }
 
 TEST_F(ShardedCheckpointTest, SingleFileWinsOverIndex) {

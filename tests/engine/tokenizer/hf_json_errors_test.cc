@@ -192,8 +192,8 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(HfJsonErrorTest, MalformedJson) {
-  ExpectRefused("{\"model\": {", "tokenizer.json is not valid JSON");
-  ExpectRefused("", "tokenizer.json is not valid JSON");
+  ExpectRefused("{\"model\": {", "tokenizer.json: not valid JSON");
+  ExpectRefused("", "tokenizer.json: not valid JSON");
 }
 
 }  // namespace

@@ -167,6 +167,31 @@ TEST_F(LoadTest, ConfigAskingForAMissingTokenIsAnError) {
   EXPECT_THAT(tokenizer.status().message(), HasSubstr("BOS"));
 }
 
+TEST_F(LoadTest, OversizedOrDeeplyNestedFilesAreRefused) {
+  // Note [Bounded JSON]: tokenizer_config.json at most 4 MiB, both files at
+  // most 64 levels deep.
+  Write("tokenizer.json", AsciiJsonWithBosEos().dump());
+  Write("tokenizer_config.json",
+        R"({"x": ")" + std::string(4 << 20, 'x') + R"("})");
+  auto big = Load();
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("larger than the limit of 4194304 bytes"));
+  Write("tokenizer_config.json", std::string(100000, '['));
+  auto deep_config = Load();
+  ASSERT_FALSE(deep_config.ok());
+  EXPECT_THAT(deep_config.status().message(),
+              HasSubstr("tokenizer_config.json: nests arrays and objects "
+                        "deeper than the limit of 64 levels"));
+  Write("tokenizer_config.json", "{}");
+  Write("tokenizer.json", R"({"model": )" + std::string(100000, '['));
+  auto deep = Load();
+  ASSERT_FALSE(deep.ok());
+  EXPECT_THAT(deep.status().message(),
+              HasSubstr("tokenizer.json: nests arrays and objects deeper "
+                        "than the limit of 64 levels"));
+}
+
 TEST_F(LoadTest, MalformedConfigIsAnError) {
   Write("tokenizer.json", AsciiJsonWithBosEos().dump());
   Write("tokenizer_config.json", R"({"add_bos_token": "yes"})");
@@ -179,7 +204,7 @@ TEST_F(LoadTest, MalformedConfigIsAnError) {
   auto bad_json = Load();
   ASSERT_FALSE(bad_json.ok());
   EXPECT_THAT(bad_json.status().message(),
-              HasSubstr("tokenizer_config.json is not valid JSON"));
+              HasSubstr("tokenizer_config.json: not valid JSON"));
   Write("tokenizer_config.json", R"({"eos_token": 7})");
   auto bad_token = Load();
   ASSERT_FALSE(bad_token.ok());
