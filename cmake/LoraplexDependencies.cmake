@@ -24,6 +24,26 @@ if(NOT LORAPLEX_SANITIZE)
   find_package(Protobuf REQUIRED)
   find_package(gRPC CONFIG REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
+
+  # cpp-httplib (libcpp-httplib-dev): the /metrics server and the tools' HTTP
+  # client. Debian builds it as a shared library (libcpp-httplib.so.0.11)
+  # with OpenSSL, zlib and Brotli support; every translation unit that
+  # includes httplib.h must see the same defines, or the classes' layouts
+  # differ from the library's. (Found like RE2, so that relocated packages
+  # work; the .pc file's prefix is hard-coded to /usr.)
+  find_package(OpenSSL REQUIRED)
+  find_package(ZLIB REQUIRED)
+  find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+  find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)
+  if(NOT TARGET loraplex::httplib)
+    add_library(loraplex::httplib UNKNOWN IMPORTED)
+    set_target_properties(loraplex::httplib PROPERTIES
+      IMPORTED_LOCATION ${HTTPLIB_LIBRARY}
+      INTERFACE_INCLUDE_DIRECTORIES ${HTTPLIB_INCLUDE_DIR}
+      INTERFACE_COMPILE_DEFINITIONS
+        "CPPHTTPLIB_OPENSSL_SUPPORT;CPPHTTPLIB_ZLIB_SUPPORT;CPPHTTPLIB_BROTLI_SUPPORT"
+      INTERFACE_LINK_LIBRARIES "OpenSSL::SSL;OpenSSL::Crypto;ZLIB::ZLIB")
+  endif()
 endif()
 
 find_path(SENTENCEPIECE_INCLUDE_DIR sentencepiece_processor.h REQUIRED)

@@ -23,6 +23,7 @@ packages=(
   libabsl-dev libabsl20220623
   prometheus-cpp-dev libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
   libprometheus-cpp-push1.0 civetweb libcivetweb-dev libcivetweb1
+  libcpp-httplib-dev libcpp-httplib0.11 libbrotli-dev libbrotli1
   libc-ares-dev libc-ares2 libre2-dev libre2-9 libssl-dev zlib1g-dev
   libcurl4-openssl-dev libcurl4 nlohmann-json3-dev
   libsentencepiece-dev libsentencepiece0

@@ -12,6 +12,8 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev libssl-dev zlib1g-dev libc-ares-dev
   prometheus-cpp-dev libcivetweb-dev
+  # HTTP: the /metrics server and the tools' HTTP client.
+  libcpp-httplib-dev
   nlohmann-json3-dev libsentencepiece-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # Without an optimized BLAS, Debian's LibTorch uses the reference BLAS (about 17x slower).
@@ -21,7 +23,7 @@ build_pkgs=(
 )
 runtime_pkgs=(
   libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623 libre2-9
-  libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libsentencepiece0
+  libprometheus-cpp-core1.0 libcpp-httplib0.11 libsentencepiece0
   libopenblas0-openmp ca-certificates
 )
 

@@ -1,21 +1,20 @@
 #include "tests/deploy/live_stack.h"
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/status_macros.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/loraplex/v1/adapters.grpc.pb.h"
 #include "proto/loraplex/v1/generation.grpc.pb.h"
 #include "service/auth/sha256.h"
-#include "tests/deploy/loopback_http.h"
 #include "tools/client/adapter_upload.h"
 #include "tools/client/connection.h"
+#include "tools/metrics_client/http_get.h"
 
 namespace loraplex::deploy_test {
 namespace {
@@ -29,11 +28,16 @@ constexpr char kAcmeKey[] = "acme-deploy-test-key";
 constexpr char kGlobexKey[] = "globex-deploy-test-key";
 constexpr char kUnknownKey[] = "not-a-key-of-this-server";
 
-absl::Status WithLog(const absl::Status& status, const ChildProcess& process) {
+// The last `max_bytes` of `log`, for failure messages.
+std::string Tail(const std::string& log, size_t max_bytes = 4000) {
+  return log.size() <= max_bytes ? log : log.substr(log.size() - max_bytes);
+}
+
+absl::Status WithLog(const absl::Status& status, const std::string& name,
+                     const std::string& log) {
   return absl::Status(
       status.code(),
-      absl::StrCat(status.message(), "\n--- ", process.log_path(), " ---\n",
-                   TailOfFile(process.log_path())));
+      absl::StrCat(status.message(), "\n--- ", name, " log ---\n", Tail(log)));
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& text) {
@@ -52,32 +56,36 @@ tools::ConnectionOptions Connection(int port, const std::string& api_key) {
   return options;
 }
 
-absl::Status WaitForServing(int port, ChildProcess& server,
-                            absl::Duration timeout) {
+// The server answers health checks from the moment it reports its port.
+absl::Status CheckServing(int port) {
   auto stub = Health::NewStub(tools::MakeChannel(Connection(port, "")));
-  const absl::Time deadline = absl::Now() + timeout;
-  std::string last = "no answer";
-  while (absl::Now() < deadline) {
-    if (!server.Running()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "loraplex-server ", server.Describe(), " while starting"));
-    }
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    HealthCheckResponse response;
-    const grpc::Status status =
-        stub->Check(&context, HealthCheckRequest(), &response);
-    if (status.ok() && response.status() == HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
-    }
-    last = status.ok()
-               ? HealthCheckResponse::ServingStatus_Name(response.status())
-               : status.error_message();
-    absl::SleepFor(absl::Milliseconds(200));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  HealthCheckResponse response;
+  const grpc::Status status =
+      stub->Check(&context, HealthCheckRequest(), &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("health check: ", status.error_message()));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("loraplex-server not SERVING after ",
-                   absl::FormatDuration(timeout), " (last: ", last, ")"));
+  if (response.status() != HealthCheckResponse::SERVING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "health: ",
+        HealthCheckResponse::ServingStatus_Name(response.status())));
+  }
+  return absl::OkStatus();
+}
+
+// The port in Prometheus's log line
+//   ... msg="Listening on" address=127.0.0.1:43659
+// false until it is there.
+bool PrometheusPort(const std::string& log, int* port) {
+  const size_t at = log.find("msg=\"Listening on\" address=");
+  if (at == std::string::npos) return false;
+  const size_t end = log.find('\n', at);
+  if (end == std::string::npos) return false;
+  const std::string line = log.substr(at, end - at);
+  return absl::SimpleAtoi(line.substr(line.rfind(':') + 1), port);
 }
 
 v1::GenerateRequest MakeRequest(const std::string& adapter,
@@ -131,13 +139,6 @@ absl::Status GenerateStream(v1::GenerationService::Stub& stub,
 absl::StatusOr<std::unique_ptr<LiveStack>> LiveStack::Start(
     const LiveStackOptions& options) {
   std::unique_ptr<LiveStack> stack(new LiveStack());
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                     "/loraplex-deploy-test-XXXXXX");
-  if (mkdtemp(pattern.data()) == nullptr) {
-    return absl::InternalError(absl::StrCat("mkdtemp ", pattern));
-  }
-  stack->dir_ = pattern;
   RETURN_IF_ERROR(stack->StartServer(options));
   RETURN_IF_ERROR(stack->SendTraffic(options));
   ASSIGN_OR_RETURN(stack->scrape_, stack->ScrapeNow());
@@ -148,30 +149,23 @@ absl::StatusOr<std::unique_ptr<LiveStack>> LiveStack::Start(
 LiveStack::~LiveStack() { Stop().IgnoreError(); }
 
 absl::Status LiveStack::StartServer(const LiveStackOptions& options) {
-  const std::string keys_file = dir_ + "/api-keys";
+  const std::string keys_file = dir_.Join("api-keys");
   RETURN_IF_ERROR(WriteFile(
       keys_file,
       absl::StrCat("acme tenant ", service::Sha256Hex(kAcmeKey), "\n",
                    "globex tenant ", service::Sha256Hex(kGlobexKey), "\n")));
-  ASSIGN_OR_RETURN(grpc_port_, PickFreePort());
-  ASSIGN_OR_RETURN(metrics_port_, PickFreePort());
   ASSIGN_OR_RETURN(
-      server_,
-      ChildProcess::Start(
-          {options.server_path, absl::StrCat("--listen=127.0.0.1:", grpc_port_),
-           absl::StrCat("--metrics-listen=127.0.0.1:", metrics_port_),
-           "--registry-dir=" + dir_ + "/registry",
-           "--model=" + options.model_dir, "--api-keys=" + keys_file,
-           "--seed-adapters=", "--threads=1", "--shutdown-grace=5s"},
-          dir_ + "/loraplex-server.log"));
-  absl::Status serving =
-      WaitForServing(grpc_port_, *server_, absl::Seconds(90));
-  return serving.ok() ? serving : WithLog(serving, *server_);
+      server_, testing::ServerProcess::Start({"--model=" + options.model_dir,
+                                              "--api-keys=" + keys_file}));
+  const absl::Status serving = CheckServing(server_->port());
+  return serving.ok() ? serving
+                      : WithLog(serving, "loraplex-server", server_->log());
 }
 
 absl::Status LiveStack::SendTraffic(const LiveStackOptions& options) {
-  const tools::ConnectionOptions acme = Connection(grpc_port_, kAcmeKey);
-  const tools::ConnectionOptions globex = Connection(grpc_port_, kGlobexKey);
+  const int port = server_->port();
+  const tools::ConnectionOptions acme = Connection(port, kAcmeKey);
+  const tools::ConnectionOptions globex = Connection(port, kGlobexKey);
   auto channel = tools::MakeChannel(acme);
   auto adapters = v1::AdapterService::NewStub(channel);
   auto generation = v1::GenerationService::NewStub(channel);
@@ -195,23 +189,22 @@ absl::Status LiveStack::SendTraffic(const LiveStackOptions& options) {
                       absl::StatusCode::kNotFound);
   }
   if (status.ok()) {
-    status = Generate(*generation, Connection(grpc_port_, kUnknownKey), "", n,
+    status = Generate(*generation, Connection(port, kUnknownKey), "", n,
                       absl::StatusCode::kUnauthenticated);
   }
-  return status.ok() ? status : WithLog(status, *server_);
+  return status.ok() ? status
+                     : WithLog(status, "loraplex-server", server_->log());
 }
 
 absl::StatusOr<ScrapedMetrics> LiveStack::ScrapeNow() const {
-  ASSIGN_OR_RETURN(HttpResponse response, HttpGet(metrics_port_, "/metrics"));
-  if (response.status_code != 200) {
-    return absl::UnavailableError(
-        absl::StrCat("/metrics answered HTTP ", response.status_code));
-  }
-  return ScrapedMetrics::Parse(response.body);
+  ASSIGN_OR_RETURN(
+      const std::string body,
+      metrics_client::HttpGetBody(server_->metrics_url(), absl::Seconds(60)));
+  return ScrapedMetrics::Parse(body);
 }
 
 absl::Status LiveStack::StartPrometheus(const LiveStackOptions& options) {
-  const std::string config = dir_ + "/prometheus.yml";
+  const std::string config = dir_.Join("prometheus.yml");
   // The shipped job name, so the rules' up{job="loraplex"} applies.
   RETURN_IF_ERROR(WriteFile(
       config,
@@ -220,36 +213,37 @@ absl::Status LiveStack::StartPrometheus(const LiveStackOptions& options) {
                    options.rules_file, "\n",
                    "scrape_configs:\n  - job_name: loraplex\n"
                    "    static_configs:\n      - targets: [\"127.0.0.1:",
-                   metrics_port_, "\"]\n")));
-  ASSIGN_OR_RETURN(prometheus_port_, PickFreePort());
+                   server_->metrics_port(), "\"]\n")));
   ASSIGN_OR_RETURN(
       prometheus_,
-      ChildProcess::Start(
+      testing::ChildProcess::Start(
           {options.prometheus_path, "--config.file=" + config,
-           "--storage.tsdb.path=" + dir_ + "/tsdb",
-           absl::StrCat("--web.listen-address=127.0.0.1:", prometheus_port_),
-           "--log.level=warn"},
-          dir_ + "/prometheus.log"));
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    if (!prometheus_->Running()) {
-      return WithLog(absl::FailedPreconditionError(
-                         absl::StrCat("prometheus ", prometheus_->Describe())),
-                     *prometheus_);
-    }
-    absl::StatusOr<HttpResponse> ready = HttpGet(prometheus_port_, "/-/ready");
-    if (ready.ok() && ready->status_code == 200) return absl::OkStatus();
-    absl::SleepFor(absl::Milliseconds(200));
+           "--storage.tsdb.path=" + dir_.Join("tsdb"),
+           "--web.listen-address=127.0.0.1:0", "--log.level=info"}));
+  // Its log says which port it took, then that it is ready.
+  const bool ready = prometheus_->WaitForOutput(
+      [this](const std::string& out, const std::string& err) {
+        return PrometheusPort(err, &prometheus_port_) &&
+               err.find("Server is ready to receive web requests") !=
+                   std::string::npos;
+      },
+      absl::Seconds(120));
+  if (!ready) {
+    return WithLog(absl::FailedPreconditionError(absl::StrCat(
+                       "prometheus not ready (", prometheus_->Describe(), ")")),
+                   "prometheus", prometheus_->err());
   }
-  return WithLog(absl::DeadlineExceededError("prometheus not ready after 30s"),
-                 *prometheus_);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<nlohmann::json> LiveStack::PrometheusApi(
     const std::string& endpoint, const std::string& query) const {
   const std::string path =
       absl::StrCat("/api/v1/", endpoint, query.empty() ? "" : "?", query);
-  ASSIGN_OR_RETURN(HttpResponse response, HttpGet(prometheus_port_, path));
+  ASSIGN_OR_RETURN(const metrics_client::HttpResponse response,
+                   metrics_client::HttpGet(
+                       metrics_client::LoopbackUrl(prometheus_port_, path),
+                       absl::Seconds(60)));
   const nlohmann::json body =
       nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
@@ -271,9 +265,9 @@ absl::StatusOr<nlohmann::json> LiveStack::WaitForQuery(
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<nlohmann::json> data;
   do {
-    data = PrometheusApi("query", "query=" + UrlEncode(promql));
+    data = PrometheusApi("query", "query=" + metrics_client::UrlEncode(promql));
     if (data.ok() && accept(*data)) return data;
-    absl::SleepFor(absl::Milliseconds(500));
+    absl::SleepFor(absl::Seconds(1));  // The evaluation interval.
   } while (absl::Now() < deadline);
   return absl::DeadlineExceededError(absl::StrCat(
       "query ", promql, " not accepted after ", absl::FormatDuration(timeout),
@@ -283,19 +277,24 @@ absl::StatusOr<nlohmann::json> LiveStack::WaitForQuery(
 absl::Status LiveStack::Stop() {
   absl::Status result;
   if (prometheus_ != nullptr) {
-    absl::Status stopped = prometheus_->Stop(absl::Seconds(10));
-    if (!stopped.ok()) result = WithLog(stopped, *prometheus_);
+    const int code = prometheus_->Stop(absl::Seconds(30));
+    if (code != 0) {
+      result = WithLog(absl::FailedPreconditionError(absl::StrCat(
+                           "prometheus ", prometheus_->Describe())),
+                       "prometheus", prometheus_->err());
+    }
     prometheus_.reset();
   }
   if (server_ != nullptr) {
-    absl::Status stopped = server_->Stop(absl::Seconds(30));
-    if (!stopped.ok() && result.ok()) result = WithLog(stopped, *server_);
+    const int code = server_->Stop(absl::Seconds(60));
+    if (code != 0 && result.ok()) {
+      result = WithLog(
+          absl::FailedPreconditionError(absl::StrCat(
+              "loraplex-server ", server_->process().Describe(),
+              server_->process().was_killed() ? " (ignored SIGTERM)" : "")),
+          "loraplex-server", server_->log());
+    }
     server_.reset();
-  }
-  if (!dir_.empty() && std::getenv("LORAPLEX_KEEP_TEST_DIR") == nullptr) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-    dir_.clear();
   }
   return result;
 }

@@ -13,13 +13,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "tests/deploy/child_process.h"
-#include "tests/deploy/prometheus_text.h"
+#include "tests/support/child_process.h"
+#include "tests/support/server_process.h"
+#include "tools/metrics_client/prometheus_text.h"
 
 namespace loraplex::deploy_test {
 
+using ::loraplex::metrics_client::ScrapedMetrics;
+
 struct LiveStackOptions {
-  std::string server_path;      // loraplex-server
   std::string prometheus_path;  // prometheus
   std::string model_dir;        // A Hugging Face model directory.
   std::string adapter_dir;      // A PEFT adapter for that model.
@@ -42,9 +44,11 @@ inline constexpr char kUploadedAdapterName[] = "qv";
 
 class LiveStack {
  public:
-  // Starts the server, waits for SERVING, sends the traffic, scrapes
-  // /metrics once, then starts Prometheus and waits until it is ready.
-  // Errors name the step and carry the tail of the failing process's log.
+  // Starts the server (loraplex-server of this build, on ports it picks),
+  // checks it is SERVING, sends the traffic, scrapes /metrics once, then
+  // starts Prometheus (also on a port it picks) and waits until it is
+  // ready. Errors name the step and carry the tail of the failing
+  // process's log.
   static absl::StatusOr<std::unique_ptr<LiveStack>> Start(
       const LiveStackOptions& options);
 
@@ -66,12 +70,14 @@ class LiveStack {
       const std::string& endpoint, const std::string& query = "") const;
   // Runs an instant query until `accept` holds for its "data" or `timeout`
   // passes; returns the last data (DEADLINE_EXCEEDED with it on timeout).
+  // Prometheus offers no way to be told when a result changes, so this
+  // asks again every evaluation interval (1 s).
   absl::StatusOr<nlohmann::json> WaitForQuery(
       const std::string& promql,
       const std::function<bool(const nlohmann::json&)>& accept,
       absl::Duration timeout = absl::Seconds(40)) const;
 
-  int metrics_port() const { return metrics_port_; }
+  int metrics_port() const { return server_->metrics_port(); }
 
  private:
   LiveStack() = default;
@@ -80,12 +86,10 @@ class LiveStack {
   absl::Status SendTraffic(const LiveStackOptions& options);
   absl::Status StartPrometheus(const LiveStackOptions& options);
 
-  std::string dir_;  // Scratch folder.
-  int grpc_port_ = 0;
-  int metrics_port_ = 0;
+  testing::TempDir dir_;  // Scratch folder (the key file, Prometheus's).
   int prometheus_port_ = 0;
-  std::unique_ptr<ChildProcess> server_;
-  std::unique_ptr<ChildProcess> prometheus_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::unique_ptr<testing::ChildProcess> prometheus_;
   ScrapedMetrics scrape_;
 };
 

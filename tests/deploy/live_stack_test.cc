@@ -16,8 +16,8 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/deploy/loopback_http.h"
 #include "tests/deploy/promql_references.h"
+#include "tools/metrics_client/http_get.h"
 
 namespace loraplex::deploy_test {
 namespace {
@@ -66,7 +66,6 @@ class LiveStackTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     LiveStackOptions options;
-    options.server_path = LORAPLEX_SERVER_PATH;
     options.prometheus_path = LORAPLEX_PROMETHEUS_PATH;
     const std::string fixture =
         std::string(LORAPLEX_TEST_DATA_DIR) + "/fixtures/hf-dev/llama-gqa";
@@ -257,7 +256,7 @@ TEST_F(LiveStackTest, PrometheusEvaluatesTheShippedRules) {
 TEST_F(LiveStackTest, DashboardQueriesRunInPrometheus) {
   for (const PanelQuery& query : DashboardQueries()) {
     const absl::StatusOr<nlohmann::json> result = stack_->PrometheusApi(
-        "query", "query=" + UrlEncode(Concrete(query.expr)));
+        "query", "query=" + metrics_client::UrlEncode(Concrete(query.expr)));
     EXPECT_TRUE(result.ok())
         << "panel \"" << query.panel << "\": " << result.status();
   }

@@ -5,7 +5,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/tools/subprocess.h"
+#include "tests/support/child_process.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::tools {
 namespace {
@@ -13,14 +15,14 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string Sha256Sum(const std::string& path) {
-  absl::StatusOr<tools_testing::ProcessResult> run =
-      tools_testing::RunProcess({"/usr/bin/sha256sum", path});
+  absl::StatusOr<loraplex::testing::ProcessResult> run =
+      loraplex::testing::RunProcess({"/usr/bin/sha256sum", path});
   if (!run.ok() || run->exit_code != 0) return "sha256sum failed";
   return run->out.substr(0, 64);
 }
 
 TEST(InspectAdapterDirTest, SizesAndHashesOfTheTwoFiles) {
-  const std::string dir = tools_testing::FixtureAdapterDir("qv-r8");
+  const std::string dir = loraplex::testing::FixtureAdapterDir("qv-r8");
   absl::StatusOr<std::vector<LocalAdapterFile>> files = InspectAdapterDir(dir);
   ASSERT_TRUE(files.ok()) << files.status();
   ASSERT_EQ(files->size(), 2u);  // README.md is not sent.
@@ -35,7 +37,7 @@ TEST(InspectAdapterDirTest, SizesAndHashesOfTheTwoFiles) {
 }
 
 TEST(InspectAdapterDirTest, MissingFileIsNotFoundAndNamed) {
-  tools_testing::TempDir dir;
+  loraplex::testing::TempDir dir;
   absl::StatusOr<std::vector<LocalAdapterFile>> files =
       InspectAdapterDir(dir.path());
   EXPECT_EQ(files.status().code(), absl::StatusCode::kNotFound);

@@ -48,6 +48,12 @@ class CliServerTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override { ASSERT_NE(server_, nullptr) << *start_error_; }
+  // The server's log, for the failure message of a test that talks to it.
+  void TearDown() override {
+    if (HasFailure() && server_ != nullptr) {
+      ADD_FAILURE() << "loraplex-server log:\n" << server_->log();
+    }
+  }
 
   // `loraplex ARGS --server ADDRESS`.
   ProcessResult Run(std::vector<std::string> args, EnvChanges env = {}) {
@@ -246,18 +252,19 @@ TEST_F(CliServerTest, GlobalFlagsMayComeBeforeTheCommand) {
 }
 
 TEST(CliTest, UnreachableServerIsUnavailable) {
-  // A port nothing listens on: bound once, then closed.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  // A port nothing listens on: bound (so that no other process can take
+  // it meanwhile) but not listening, so connecting is refused.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   socklen_t length = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  close(fd);
   const ProcessResult r =
       Cli({"health", "--server",
            "127.0.0.1:" + std::to_string(ntohs(addr.sin_port))});
+  close(fd);
   ExpectErrorLine(r, "UNAVAILABLE");
 }
 

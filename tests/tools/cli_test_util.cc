@@ -1,6 +1,7 @@
 #include "tests/tools/cli_test_util.h"
 
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,7 +14,9 @@ ProcessResult Cli(const std::vector<std::string>& args, EnvChanges env) {
   env.emplace("LORAPLEX_API_KEY", std::nullopt);
   std::vector<std::string> argv = {CliBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<ProcessResult> result = RunProcess(argv, env);
+  ChildOptions options;
+  options.env = std::move(env);
+  absl::StatusOr<ProcessResult> result = RunProcess(argv, options);
   if (!result.ok()) {
     ProcessResult failed;
     failed.err = std::string(result.status().message());

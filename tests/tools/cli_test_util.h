@@ -6,9 +6,23 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "tests/tools/subprocess.h"
+#include "tests/support/child_process.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::tools_testing {
+
+// The shared test helpers (tests/support) these tests use.
+using ::loraplex::testing::ChildOptions;
+using ::loraplex::testing::CliBinary;
+using ::loraplex::testing::EnvChanges;
+using ::loraplex::testing::FixtureAdapterDir;
+using ::loraplex::testing::FixtureModelDir;
+using ::loraplex::testing::LoadgenBinary;
+using ::loraplex::testing::ProcessResult;
+using ::loraplex::testing::RunProcess;
+using ::loraplex::testing::ServerProcess;
+using ::loraplex::testing::TempDir;
 
 // Runs the `loraplex` binary with `args`; LORAPLEX_SERVER and
 // LORAPLEX_API_KEY are removed from its environment unless `env` sets them.

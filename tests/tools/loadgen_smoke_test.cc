@@ -5,7 +5,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/cli_test_util.h"
-#include "tools/loadgen/metrics_scrape.h"
+#include "tools/metrics_client/http_get.h"
+#include "tools/metrics_client/prometheus_text.h"
 
 namespace loraplex::tools_testing {
 namespace {
@@ -15,9 +16,10 @@ using ::testing::HasSubstr;
 ProcessResult Loadgen(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {LoadgenBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<ProcessResult> r = RunProcess(
-      argv,
-      {{"LORAPLEX_SERVER", std::nullopt}, {"LORAPLEX_API_KEY", std::nullopt}});
+  ChildOptions options;
+  options.env = {{"LORAPLEX_SERVER", std::nullopt},
+                 {"LORAPLEX_API_KEY", std::nullopt}};
+  absl::StatusOr<ProcessResult> r = RunProcess(argv, options);
   if (!r.ok()) {
     ProcessResult failed;
     failed.err = std::string(r.status().message());
@@ -29,15 +31,15 @@ ProcessResult Loadgen(const std::vector<std::string>& args) {
 // GenerateStream calls the server counted, whatever their outcome.
 double ServerStreamCalls(const ServerProcess& server) {
   absl::StatusOr<std::string> text =
-      loadgen::HttpGet(server.metrics_url(), absl::Seconds(10));
+      metrics_client::HttpGetBody(server.metrics_url(), absl::Seconds(60));
   EXPECT_TRUE(text.ok()) << text.status();
   if (!text.ok()) return -1;
-  absl::StatusOr<std::vector<loadgen::MetricSample>> samples =
-      loadgen::ParsePrometheusText(*text);
-  EXPECT_TRUE(samples.ok()) << samples.status();
-  if (!samples.ok()) return -1;
-  return loadgen::SumSamples(*samples, "loraplex_requests_total",
-                             {{"rpc", "GenerateStream"}});
+  absl::StatusOr<metrics_client::ScrapedMetrics> metrics =
+      metrics_client::ScrapedMetrics::Parse(*text);
+  EXPECT_TRUE(metrics.ok()) << metrics.status();
+  if (!metrics.ok()) return -1;
+  return metrics->Sum("loraplex_requests_total", {{"rpc", "GenerateStream"}})
+      .value_or(0);
 }
 
 // Every request is accounted for, once.

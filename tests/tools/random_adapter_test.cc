@@ -6,7 +6,8 @@
 #include "engine/lora/lora_adapter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/tools/subprocess.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::loadgen {
 namespace {
@@ -22,7 +23,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 TEST(LoadModelConfigFromTest, TakesAFileOrADirectory) {
-  const std::string dir = tools_testing::FixtureModelDir();
+  const std::string dir = loraplex::testing::FixtureModelDir();
   absl::StatusOr<engine::ModelConfig> from_dir = LoadModelConfigFrom(dir);
   ASSERT_TRUE(from_dir.ok()) << from_dir.status();
   absl::StatusOr<engine::ModelConfig> from_file =
@@ -42,9 +43,9 @@ TEST(LoadModelConfigFromTest, MissingFileIsNotFound) {
 
 TEST(WriteRandomAdapterTest, WritesAnAdapterTheEngineAccepts) {
   absl::StatusOr<engine::ModelConfig> model =
-      LoadModelConfigFrom(tools_testing::FixtureModelDir());
+      LoadModelConfigFrom(loraplex::testing::FixtureModelDir());
   ASSERT_TRUE(model.ok());
-  tools_testing::TempDir dir;
+  loraplex::testing::TempDir dir;
   RandomAdapterSpec spec;
   spec.rank = 4;
   spec.target_modules = {"q_proj", "v_proj", "down_proj"};
@@ -63,9 +64,9 @@ TEST(WriteRandomAdapterTest, WritesAnAdapterTheEngineAccepts) {
 
 TEST(WriteRandomAdapterTest, SameSeedSameBytesOtherSeedOtherBytes) {
   absl::StatusOr<engine::ModelConfig> model =
-      LoadModelConfigFrom(tools_testing::FixtureModelDir());
+      LoadModelConfigFrom(loraplex::testing::FixtureModelDir());
   ASSERT_TRUE(model.ok());
-  tools_testing::TempDir a, b, c;
+  loraplex::testing::TempDir a, b, c;
   RandomAdapterSpec spec;
   spec.seed = 11;
   ASSERT_TRUE(WriteRandomAdapter(*model, spec, a.path()).ok());
@@ -79,9 +80,9 @@ TEST(WriteRandomAdapterTest, SameSeedSameBytesOtherSeedOtherBytes) {
 
 TEST(WriteRandomAdapterTest, RejectsBadSpecs) {
   absl::StatusOr<engine::ModelConfig> model =
-      LoadModelConfigFrom(tools_testing::FixtureModelDir());
+      LoadModelConfigFrom(loraplex::testing::FixtureModelDir());
   ASSERT_TRUE(model.ok());
-  tools_testing::TempDir dir;
+  loraplex::testing::TempDir dir;
   RandomAdapterSpec spec;
   spec.rank = 0;
   EXPECT_EQ(WriteRandomAdapter(*model, spec, dir.path()).code(),

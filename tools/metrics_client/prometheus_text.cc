@@ -1,4 +1,4 @@
-#include "tests/deploy/prometheus_text.h"
+#include "tools/metrics_client/prometheus_text.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace loraplex::deploy_test {
+namespace loraplex::metrics_client {
 namespace {
 
 bool IsNameStart(char c) {
@@ -154,4 +154,4 @@ std::optional<double> ScrapedMetrics::Sum(
   return sum;
 }
 
-}  // namespace loraplex::deploy_test
+}  // namespace loraplex::metrics_client

@@ -1,7 +1,9 @@
-// Parses the Prometheus text exposition format (what /metrics serves), so
-// tests can compare dashboards and rules against what the server exports.
-#ifndef LORAPLEX_TESTS_DEPLOY_PROMETHEUS_TEXT_H_
-#define LORAPLEX_TESTS_DEPLOY_PROMETHEUS_TEXT_H_
+// Parses the Prometheus text exposition format (what /metrics serves): the
+// one parser the load generator, the benchmarks and the tests share (the
+// deploy tests compare dashboards and rules against what the server
+// exports).
+#ifndef LORAPLEX_TOOLS_METRICS_CLIENT_PROMETHEUS_TEXT_H_
+#define LORAPLEX_TOOLS_METRICS_CLIENT_PROMETHEUS_TEXT_H_
 
 #include <map>
 #include <optional>
@@ -12,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace loraplex::deploy_test {
+namespace loraplex::metrics_client {
 
 struct Sample {
   std::string name;  // As written: "x_bucket" for a histogram's bucket.
@@ -50,6 +52,6 @@ class ScrapedMetrics {
   std::vector<Sample> samples_;
 };
 
-}  // namespace loraplex::deploy_test
+}  // namespace loraplex::metrics_client
 
-#endif  // LORAPLEX_TESTS_DEPLOY_PROMETHEUS_TEXT_H_
+#endif  // LORAPLEX_TOOLS_METRICS_CLIENT_PROMETHEUS_TEXT_H_
