@@ -5,6 +5,7 @@
 #define LORAPLEX_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,12 +20,12 @@
 namespace loraplex::engine {
 
 struct EngineOptions {
-  std::string model_dir;           // Hugging Face model directory.
-  std::string device = "auto";     // "cpu", "cuda", "cuda:N" or "auto".
+  std::string model_dir;        // Hugging Face model directory.
+  std::string device = "auto";  // "cpu", "cuda", "cuda:N" or "auto".
   // "float32", "float16", "bfloat16" or "auto" (float32 on CPU, bfloat16 on
   // CUDA).
   std::string dtype = "auto";
-  int32_t max_batch_size = 32;     // Sequences decoded together per step.
+  int32_t max_batch_size = 32;  // Sequences decoded together per step.
   // Tokens of KV cache per sequence (prompt + output). 0 = the model's
   // max_position_embeddings, capped at 4096.
   int32_t max_seq_len = 0;
@@ -55,6 +56,12 @@ class EngineObserver {
   // host tier to a device slot.
   virtual void OnAdapterLoaded(bool from_disk, absl::Duration duration) {}
   virtual void OnAdapterEvicted(bool from_device) {}
+  // Making an adapter resident failed: reading and validating it from disk
+  // (from_disk), or copying it to a device slot. `code` is the error the
+  // requests waiting for it got. See Note [Adapter load retries] in
+  // engine/runtime/adapter_cache.h: a failed disk load is retried after a
+  // backoff, never remembered for good.
+  virtual void OnAdapterLoadFailed(bool from_disk, absl::StatusCode code) {}
 };
 
 struct EngineStats {
@@ -96,7 +103,13 @@ class Engine {
   // finished=true; on error it is never called. Errors: INVALID_ARGUMENT
   // (empty/over-long prompt, bad sampling values, out-of-vocabulary ids, no
   // tokenizer for a text prompt), NOT_FOUND (unregistered adapter id),
-  // RESOURCE_EXHAUSTED (queue full), UNAVAILABLE (shutting down).
+  // RESOURCE_EXHAUSTED (the queue or the tenant's share of it is full:
+  // checked before the prompt is tokenized, and again after), UNAVAILABLE
+  // (shutting down). A request that fails later finishes with kError and
+  // one of: the adapter's load error (INVALID_ARGUMENT, NOT_FOUND, ...),
+  // FAILED_PRECONDITION (the model's outputs for it are not finite, e.g. its
+  // adapter's weights overflow; other requests are unaffected), INTERNAL
+  // (a device or engine error while it was in the batch).
   virtual absl::StatusOr<RequestId> Submit(GenerationRequest request,
                                            GenerationCallback callback) = 0;
   // The request leaves its batch at the next step boundary and finishes with
@@ -108,12 +121,33 @@ class Engine {
   // if the id is taken.
   virtual absl::Status RegisterAdapter(const std::string& adapter_id,
                                        const std::string& adapter_dir) = 0;
-  // Forgets the id: new requests get NOT_FOUND, running ones finish, then
-  // its device slot and host copy are freed. NOT_FOUND if unknown.
-  virtual absl::Status UnregisterAdapter(const std::string& adapter_id) = 0;
-  // Reads and validates the adapter if needed and copies it into a device
-  // slot; blocks until it is resident (or failed). Validation errors are
-  // INVALID_ARGUMENT; RESOURCE_EXHAUSTED when every slot is pinned.
+  // Forgets the id for new requests (NOT_FOUND from then on; the id may be
+  // registered again at once). Requests already submitted with it, queued
+  // or running, finish with this version. `on_released` (may be empty) runs
+  // exactly once, on an engine thread (or inline, before this returns, when
+  // nothing uses the adapter), when no submitted request uses the adapter
+  // any more and the engine will never read its directory again; until then
+  // the adapter directory must stay readable. It must not block or call back
+  // into the Engine. NOT_FOUND if the id is unknown (then `on_released` is
+  // not called).
+  virtual absl::Status UnregisterAdapter(const std::string& adapter_id,
+                                         std::function<void()> on_released) = 0;
+  // The same without a callback.
+  absl::Status UnregisterAdapter(const std::string& adapter_id) {
+    return UnregisterAdapter(adapter_id, nullptr);
+  }
+  // Like LoadAdapter, without blocking the caller: `done` runs exactly once
+  // with the result: on the engine loop thread, or on the calling thread for
+  // errors found before queueing (unknown id, shutting down). `done` must not
+  // block or call back into the Engine. Errors: NOT_FOUND (unknown id),
+  // INVALID_ARGUMENT (the files do not load), RESOURCE_EXHAUSTED (every
+  // device slot is pinned by running requests: answered at once, never
+  // parked), UNAVAILABLE (shutting down); a disk read in flight is waited
+  // for (it is bounded).
+  virtual void LoadAdapterAsync(const std::string& adapter_id,
+                                std::function<void(absl::Status)> done) = 0;
+  // LoadAdapterAsync, blocking until `done` would run. Must not be called on
+  // the engine loop thread (from a GenerationCallback).
   virtual absl::Status LoadAdapter(const std::string& adapter_id) = 0;
   // Drops the adapter from the device (and host) cache if it is not in use.
   virtual absl::Status EvictAdapter(const std::string& adapter_id) = 0;

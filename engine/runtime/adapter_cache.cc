@@ -1,12 +1,32 @@
 #include "engine/runtime/adapter_cache.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "engine/common/logging.h"
 #include "engine/lora/lora_adapter.h"
+#include "engine/runtime/torch_utils.h"
 
 namespace loraplex::engine {
+
+AdapterUse& AdapterUse::operator=(AdapterUse&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    cache_ = other.cache_;
+    generation_ = other.generation_;
+    other.cache_ = nullptr;
+  }
+  return *this;
+}
+
+AdapterUse::~AdapterUse() { Reset(); }
+
+void AdapterUse::Reset() {
+  if (cache_ != nullptr) cache_->EndUse(generation_);
+  cache_ = nullptr;
+}
 
 AdapterCache::AdapterCache(const Options& options, const ModelConfig& config,
                            torch::Dtype dtype, LoraBank* bank,
@@ -28,49 +48,142 @@ AdapterCache::~AdapterCache() {
     stopping_ = true;
   }
   loader_.join();
+  // The engine is going away: it will never read these directories again.
+  std::vector<std::function<void()>> callbacks;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [generation, registration] : registrations_) {
+      if (registration.visibility == Visibility::kUnregistered &&
+          registration.on_released) {
+        callbacks.push_back(std::move(registration.on_released));
+      }
+    }
+  }
+  for (auto& callback : callbacks) callback();
+}
+
+absl::Time AdapterCache::Now() const {
+  return options_.clock ? options_.clock() : absl::Now();
+}
+
+absl::Duration AdapterCache::RetryDelay(int64_t consecutive_failures) const {
+  absl::Duration delay = options_.first_retry_delay;
+  for (int64_t i = 1;
+       i < consecutive_failures && delay < options_.max_retry_delay; ++i) {
+    delay *= 2;
+  }
+  return std::min(delay, options_.max_retry_delay);
 }
 
 absl::Status AdapterCache::Register(const std::string& id,
                                     const std::string& dir) {
   if (id.empty()) return absl::InvalidArgumentError("adapter id is empty");
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = entries_.try_emplace(id);
+  const uint64_t generation = next_generation_;
+  auto [it, inserted] = current_.try_emplace(id, generation);
   if (!inserted) {
     return absl::AlreadyExistsError(
         absl::StrCat("adapter '", id, "' is already registered"));
   }
-  it->second.dir = dir;
-  it->second.generation = next_generation_++;
+  ++next_generation_;
+  Registration& registration = registrations_[generation];
+  registration.id = id;
+  registration.dir = dir;
   return absl::OkStatus();
 }
 
-absl::Status AdapterCache::Unregister(const std::string& id) {
+absl::Status AdapterCache::Unregister(const std::string& id,
+                                      std::function<void()> on_released) {
+  std::vector<std::function<void()>> callbacks;
+  bool dropped = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = current_.find(id);
+    if (it == current_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("adapter '", id, "' is not registered"));
+    }
+    const uint64_t generation = it->second;
+    current_.erase(it);
+    Registration& registration = registrations_.at(generation);
+    registration.visibility = Visibility::kUnregistered;
+    registration.on_released = std::move(on_released);
+    dropped = DropIfReleasedLocked(generation, callbacks);
+  }
+  if (dropped) wake_loop_();                    // Frees its copies.
+  for (auto& callback : callbacks) callback();  // Inline: nothing used it.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AdapterUse> AdapterCache::Hold(const std::string& id) {
   absl::MutexLock lock(&mu_);
-  if (entries_.erase(id) == 0) {
+  auto it = current_.find(id);
+  if (it == current_.end()) {
     return absl::NotFoundError(
         absl::StrCat("adapter '", id, "' is not registered"));
   }
-  return absl::OkStatus();
+  ++registrations_.at(it->second).uses;
+  return AdapterUse(this, it->second);
+}
+
+void AdapterCache::EndUse(uint64_t generation) {
+  bool wake = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = registrations_.find(generation);
+    if (it == registrations_.end()) return;
+    Registration& registration = it->second;
+    if (--registration.uses == 0 &&
+        registration.visibility == Visibility::kUnregistered) {
+      // Dropped by the loop, so that on_released runs on an engine thread
+      // even when the last use ends on a Submit caller's thread.
+      unused_.push_back(generation);
+      wake = true;
+    }
+  }
+  if (wake) wake_loop_();
+}
+
+bool AdapterCache::DropIfReleasedLocked(
+    uint64_t generation, std::vector<std::function<void()>>& callbacks) {
+  auto it = registrations_.find(generation);
+  if (it == registrations_.end()) return false;
+  Registration& registration = it->second;
+  if (registration.visibility != Visibility::kUnregistered ||
+      registration.uses > 0 || registration.disk_load == DiskLoad::kReading) {
+    return false;
+  }
+  if (registration.disk_load == DiskLoad::kQueued) {
+    jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(),
+                               [generation](const LoadJob& job) {
+                                 return job.generation == generation;
+                               }),
+                jobs_.end());
+  }
+  if (registration.on_released) {
+    callbacks.push_back(std::move(registration.on_released));
+  }
+  registrations_.erase(it);
+  dropped_.push_back(generation);
+  return true;
 }
 
 bool AdapterCache::IsRegistered(const std::string& id) const {
   absl::MutexLock lock(&mu_);
-  return entries_.count(id) > 0;
+  return current_.count(id) > 0;
 }
 
 int64_t AdapterCache::registered_count() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(entries_.size());
+  return static_cast<int64_t>(current_.size());
 }
 
 int64_t AdapterCache::device_resident() const { return device_resident_; }
 int64_t AdapterCache::host_resident() const { return host_resident_; }
 
-int64_t AdapterCache::FindSlot(const std::string& id,
-                               uint64_t generation) const {
+int64_t AdapterCache::FindSlot(uint64_t generation) const {
   for (size_t s = 0; s < slots_.size(); ++s) {
-    if (slots_[s].occupied && slots_[s].id == id &&
-        slots_[s].generation == generation) {
+    if (slots_[s].occupied && slots_[s].generation == generation) {
       return static_cast<int64_t>(s);
     }
   }
@@ -90,141 +203,187 @@ int64_t AdapterCache::ChooseVictimSlot() const {
   return victim;
 }
 
-void AdapterCache::TouchHost(const std::string& id) {
-  auto it = host_.find(id);
+void AdapterCache::FreeSlot(Slot& slot) {
+  if (!slot.occupied) return;
+  slot = Slot{};
+  --device_resident_;
+}
+
+void AdapterCache::TouchHost(uint64_t generation) {
+  auto it = host_.find(generation);
   if (it == host_.end()) return;
   host_lru_.splice(host_lru_.begin(), host_lru_, it->second.lru_pos);
 }
 
-AdapterCache::Acquired AdapterCache::Acquire(const std::string& id) {
-  return AcquireImpl(id, /*pin=*/true);
+void AdapterCache::DropHostCopy(uint64_t generation) {
+  auto it = host_.find(generation);
+  if (it == host_.end()) return;
+  host_lru_.erase(it->second.lru_pos);
+  host_.erase(it);
+}
+
+void AdapterCache::InstallHostCopy(uint64_t generation, const std::string& id,
+                                   std::shared_ptr<const HostAdapter> adapter) {
+  DropHostCopy(generation);
+  host_lru_.push_front(generation);
+  host_[generation] = HostEntry{id, std::move(adapter), host_lru_.begin()};
+  while (static_cast<int64_t>(host_.size()) > options_.host_capacity) {
+    DropHostCopy(host_lru_.back());
+    if (observer_ != nullptr)
+      observer_->OnAdapterEvicted(/*from_device=*/false);
+  }
+}
+
+AdapterCache::Acquired AdapterCache::Acquire(const AdapterUse& use) {
+  return AcquireImpl(use.generation(), /*pin=*/true);
 }
 
 AdapterCache::Acquired AdapterCache::Warm(const std::string& id) {
-  return AcquireImpl(id, /*pin=*/false);
-}
-
-AdapterCache::Acquired AdapterCache::AcquireImpl(const std::string& id,
-                                                 bool pin) {
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end()) {
+    auto it = current_.find(id);
+    if (it == current_.end()) {
       return {Outcome::kFailed, -1,
-              absl::NotFoundError(absl::StrCat(
-                  "adapter '", id, "' was unregistered (deleted)"))};
+              absl::NotFoundError(
+                  absl::StrCat("adapter '", id, "' is not registered"))};
     }
-    Entry& entry = it->second;
-    generation = entry.generation;
-    if (!entry.failure.ok()) return {Outcome::kFailed, -1, entry.failure};
-    const int64_t slot = FindSlot(id, generation);
+    generation = it->second;
+  }
+  return AcquireImpl(generation, /*pin=*/false);
+}
+
+AdapterCache::Acquired AdapterCache::AcquireImpl(uint64_t generation,
+                                                 bool pin) {
+  std::string id;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = registrations_.find(generation);
+    if (it == registrations_.end()) {
+      return {Outcome::kFailed, -1,
+              absl::NotFoundError("the adapter was unregistered (deleted)")};
+    }
+    Registration& registration = it->second;
+    id = registration.id;
+    const int64_t slot = FindSlot(generation);
     if (slot >= 0) {
       slots_[slot].last_used = ++clock_;
       if (pin) ++slots_[slot].pins;
-      TouchHost(id);
+      TouchHost(generation);
       return {Outcome::kDeviceHit, slot, absl::OkStatus()};
     }
-    auto host = host_.find(id);
-    if (host == host_.end() || host->second.generation != generation) {
-      if (!entry.loading) {
-        entry.loading = true;
-        jobs_.push_back(LoadJob{id, entry.dir, generation});
+    if (host_.count(generation) == 0) {
+      if (registration.disk_load != DiskLoad::kIdle) {
+        return {Outcome::kLoading, -1, absl::OkStatus()};
       }
+      if (!registration.failure.ok() && Now() < registration.retry_after) {
+        return {Outcome::kFailed, -1, registration.failure};
+      }
+      registration.disk_load = DiskLoad::kQueued;
+      jobs_.push_back(LoadJob{generation, registration.dir});
       return {Outcome::kLoading, -1, absl::OkStatus()};
     }
   }
-  // In the host tier: copy into a free or least recently used slot.
+  return CopyToDevice(generation, id, pin);
+}
+
+AdapterCache::Acquired AdapterCache::CopyToDevice(uint64_t generation,
+                                                  const std::string& id,
+                                                  bool pin) {
+  // In the host tier: copy into a free or the least recently used slot.
   const int64_t slot = ChooseVictimSlot();
   if (slot < 0) return {Outcome::kNoSlot, -1, absl::OkStatus()};
   Slot& target = slots_[slot];
   if (target.occupied) {
+    FreeSlot(target);
     ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
-  } else {
-    ++device_resident_;
   }
   const absl::Time start = absl::Now();
-  auto host = host_.find(id);
-  bank_->Load(slot, *host->second.adapter);
+  try {
+    ReachHook(options_.hooks, EngineHookPoint::kAdapterDeviceCopy);
+    bank_->Load(slot, *host_.at(generation).adapter);
+  } catch (const std::exception& e) {
+    // The slot's contents are undefined now; it stays free (never read by
+    // a row until a later Load rewrites it whole).
+    const absl::Status error =
+        TorchErrorToStatus(e, "copying the adapter to the device");
+    LogError("adapter '%s': %s", id, error.ToString());
+    if (observer_ != nullptr) {
+      observer_->OnAdapterLoadFailed(/*from_disk=*/false, error.code());
+    }
+    return {Outcome::kFailed, -1, error};
+  }
   if (observer_ != nullptr) {
     observer_->OnAdapterLoaded(/*from_disk=*/false, absl::Now() - start);
   }
-  TouchHost(id);
+  TouchHost(generation);
   target = Slot{id, generation, pin ? 1 : 0, ++clock_, /*occupied=*/true};
+  ++device_resident_;
   return {Outcome::kHostHit, slot, absl::OkStatus()};
 }
 
-void AdapterCache::Release(int64_t slot) {
-  Slot& s = slots_[slot];
-  if (--s.pins > 0) return;
-  // Free the slot now if its adapter was unregistered (Note [Adapter pinning]).
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(s.id);
-  if (it == entries_.end() || it->second.generation != s.generation) {
-    s = Slot{};
-    --device_resident_;
-  }
-}
+void AdapterCache::Release(int64_t slot) { --slots_[slot].pins; }
 
 void AdapterCache::Poll() {
   std::vector<LoadResult> results;
-  std::vector<std::string> stale_host;
+  std::vector<uint64_t> dropped;
+  std::vector<std::function<void()>> callbacks;
+  std::vector<std::string> installed_ids;
   {
     absl::MutexLock lock(&mu_);
     results.swap(results_);
+    const absl::Time now = results.empty() ? absl::Time() : Now();
     for (LoadResult& result : results) {
-      auto it = entries_.find(result.id);
-      if (it == entries_.end() || it->second.generation != result.generation) {
-        result.adapter = absl::CancelledError("unregistered during load");
-        continue;
+      // A read in flight keeps its registration (Note [Adapter lifetime]).
+      Registration& registration = registrations_.at(result.generation);
+      registration.disk_load = DiskLoad::kIdle;
+      installed_ids.push_back(registration.id);
+      if (result.adapter.ok()) {
+        registration.failure = absl::OkStatus();
+        registration.consecutive_failures = 0;
+      } else {
+        registration.failure = result.adapter.status();
+        ++registration.consecutive_failures;
+        registration.retry_after =
+            now + RetryDelay(registration.consecutive_failures);
       }
-      it->second.loading = false;
-      if (!result.adapter.ok()) it->second.failure = result.adapter.status();
-    }
-    // Host copies of unregistered adapters are dropped here, on the loop.
-    for (const auto& [id, host] : host_) {
-      auto it = entries_.find(id);
-      if (it == entries_.end() || it->second.generation != host.generation) {
-        stale_host.push_back(id);
+      if (DropIfReleasedLocked(result.generation, callbacks)) {
+        result.adapter = absl::CancelledError("released during the load");
       }
     }
-    // Unpinned slots of unregistered adapters are freed.
+    for (uint64_t generation : unused_) {
+      DropIfReleasedLocked(generation, callbacks);
+    }
+    unused_.clear();
+    dropped.swap(dropped_);
+  }
+  for (uint64_t generation : dropped) {
     for (Slot& slot : slots_) {
-      if (!slot.occupied || slot.pins > 0) continue;
-      auto it = entries_.find(slot.id);
-      if (it == entries_.end() || it->second.generation != slot.generation) {
-        slot = Slot{};
-        --device_resident_;
-      }
+      if (slot.occupied && slot.generation == generation) FreeSlot(slot);
     }
+    DropHostCopy(generation);
   }
-  for (const std::string& id : stale_host) {
-    host_lru_.erase(host_[id].lru_pos);
-    host_.erase(id);
-  }
-  for (LoadResult& result : results) {
-    if (!result.adapter.ok()) continue;
+  for (size_t i = 0; i < results.size(); ++i) {
+    LoadResult& result = results[i];
+    if (absl::IsCancelled(result.adapter.status())) continue;
+    if (!result.adapter.ok()) {
+      LogWarning("adapter '%s' failed to load: %s", installed_ids[i],
+                 result.adapter.status().ToString());
+      if (observer_ != nullptr) {
+        observer_->OnAdapterLoadFailed(/*from_disk=*/true,
+                                       result.adapter.status().code());
+      }
+      continue;
+    }
     if (observer_ != nullptr) {
       observer_->OnAdapterLoaded(/*from_disk=*/true, result.duration);
     }
-    auto existing = host_.find(result.id);
-    if (existing != host_.end()) {
-      host_lru_.erase(existing->second.lru_pos);
-      host_.erase(existing);
-    }
-    host_lru_.push_front(result.id);
-    host_[result.id] = HostEntry{result.generation, *std::move(result.adapter),
-                                 host_lru_.begin()};
-    while (static_cast<int64_t>(host_.size()) > options_.host_capacity) {
-      const std::string victim = host_lru_.back();
-      host_lru_.pop_back();
-      host_.erase(victim);
-      if (observer_ != nullptr)
-        observer_->OnAdapterEvicted(/*from_device=*/false);
-    }
+    InstallHostCopy(result.generation, installed_ids[i],
+                    *std::move(result.adapter));
   }
   host_resident_ = static_cast<int64_t>(host_.size());
+  for (auto& callback : callbacks) callback();
 }
 
 absl::Status AdapterCache::Evict(const std::string& id) {
@@ -234,17 +393,19 @@ absl::Status AdapterCache::Evict(const std::string& id) {
       return absl::FailedPreconditionError(
           absl::StrCat("adapter '", id, "' is in use by running requests"));
     }
-    slot = Slot{};
-    --device_resident_;
+    FreeSlot(slot);
     ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
   }
-  auto host = host_.find(id);
-  if (host != host_.end()) {
-    host_lru_.erase(host->second.lru_pos);
-    host_.erase(host);
-    host_resident_ = static_cast<int64_t>(host_.size());
+  for (auto it = host_.begin(); it != host_.end();) {
+    if (it->second.id == id) {
+      host_lru_.erase(it->second.lru_pos);
+      it = host_.erase(it);
+    } else {
+      ++it;
+    }
   }
+  host_resident_ = static_cast<int64_t>(host_.size());
   return absl::OkStatus();
 }
 
@@ -261,15 +422,23 @@ void AdapterCache::LoaderMain() {
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      registrations_.at(job.generation).disk_load = DiskLoad::kReading;
     }
     const absl::Time start = absl::Now();
-    LoadResult result{job.id, job.generation, absl::UnknownError("unset"),
+    LoadResult result{job.generation, absl::UnknownError("unset"),
                       absl::ZeroDuration()};
-    auto files = LoraAdapterFiles::Open(job.dir, config_, options_.validation);
-    if (files.ok()) {
-      result.adapter = HostAdapter::FromFiles(**files, dtype_);
-    } else {
-      result.adapter = files.status();
+    try {
+      auto files =
+          LoraAdapterFiles::Open(job.dir, config_, options_.validation);
+      if (files.ok()) {
+        result.adapter = HostAdapter::FromFiles(**files, dtype_);
+      } else {
+        result.adapter = files.status();
+      }
+    } catch (const std::exception& e) {
+      // E.g. std::bad_alloc: this thread must not die with the process.
+      result.adapter = absl::InternalError(
+          absl::StrCat("reading the adapter failed: ", e.what()));
     }
     result.duration = absl::Now() - start;
     {

@@ -3,7 +3,8 @@
 // Three tiers: device slots in the LoraBank (LRU, pinned while a running
 // sequence uses them), a host-memory LRU of parsed adapters, and the adapter
 // directories on disk (read by a background loader thread, never by the
-// engine loop). See Note [Adapter pinning].
+// engine loop). See Notes [Adapter pinning], [Adapter lifetime] and
+// [Adapter load retries].
 #ifndef LORAPLEX_ENGINE_RUNTIME_ADAPTER_CACHE_H_
 #define LORAPLEX_ENGINE_RUNTIME_ADAPTER_CACHE_H_
 
@@ -22,9 +23,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "engine/config/model_config.h"
 #include "engine/engine.h"
+#include "engine/runtime/adapter_use.h"
+#include "engine/runtime/engine_test_hooks.h"
 #include "engine/runtime/host_adapter.h"
 #include "engine/runtime/lora_bank.h"
 
@@ -34,8 +39,32 @@ namespace loraplex::engine {
 // A running sequence pins its adapter's device slot from admission until it
 // finishes; a pinned slot is never evicted or overwritten, so the LoRA rows
 // of a step always read the weights they were admitted with. Eviction picks
-// the least recently used unpinned slot. Unregistering an adapter only hides
-// it from new requests: its slot is freed when its last pin is released.
+// the least recently used unpinned slot.
+//
+// Note [Adapter lifetime]
+// Each Register creates a registration (id, directory, generation); the
+// generation is unique for the life of the cache. Submit takes an
+// AdapterUse on the id's current registration, and everything the loop
+// does for that request (disk read, host copy, device slot) is keyed by the
+// generation, so a request is served with the registration it was submitted
+// with even when the id is unregistered, or registered again, before the
+// request is admitted. Unregister only hides the registration from new
+// requests. It is dropped (host copy and device slot freed, on_released
+// run) once no AdapterUse holds it and no read of its directory is in
+// flight (a queued read that has not started is cancelled): inline in
+// Unregister when that already holds, else on the loop thread (Poll) after
+// the last use ends or the read finishes.
+//
+// Note [Adapter load retries]
+// A failed disk load is remembered only for a backoff window: requests for
+// that registration fail at once with the same error during the window (no
+// disk read), and the first one after it reads the directory again. The
+// window starts at first_retry_delay and doubles with each consecutive
+// failure up to max_retry_delay (defaults 1 s and 60 s: a transient error
+// such as EMFILE heals within about a second of its cause, and a broken
+// adapter costs one directory read a minute at most). A success resets it.
+// A failed copy into a device slot (a device error) fails only the requests
+// that asked for it, leaves the slot empty, and is retried by the next one.
 
 class AdapterCache {
  public:
@@ -43,17 +72,31 @@ class AdapterCache {
     int64_t device_slots = 16;
     int64_t host_capacity = 64;  // Adapters kept in host memory.
     LoraValidationOptions validation;
+    // Backoff after a failed disk load (Note [Adapter load retries]).
+    absl::Duration first_retry_delay = absl::Seconds(1);
+    absl::Duration max_retry_delay = absl::Seconds(60);
+    // Time source for the backoff; empty = absl::Now. Tests inject one.
+    std::function<absl::Time()> clock;
+    EngineTestHooks* hooks = nullptr;  // Not owned; null in production.
   };
 
-  // `wake_loop` is called from the loader thread when a load finishes.
+  // `wake_loop` is called (never under the cache's lock) when the loop has
+  // work: a load finished, or a registration can be dropped.
   AdapterCache(const Options& options, const ModelConfig& config,
                torch::Dtype dtype, LoraBank* bank, EngineObserver* observer,
                std::function<void()> wake_loop);
-  ~AdapterCache();  // Joins the loader thread.
+  // Joins the loader thread, then runs the on_released callbacks still due.
+  // Every AdapterUse must have ended before.
+  ~AdapterCache();
 
   // --- Any thread. ---
   absl::Status Register(const std::string& id, const std::string& dir);
-  absl::Status Unregister(const std::string& id);
+  // See Engine::UnregisterAdapter and Note [Adapter lifetime].
+  absl::Status Unregister(const std::string& id,
+                          std::function<void()> on_released);
+  // Holds the id's current registration for a submitted request; NOT_FOUND
+  // when the id is not registered.
+  absl::StatusOr<AdapterUse> Hold(const std::string& id);
   bool IsRegistered(const std::string& id) const;
   int64_t registered_count() const;
 
@@ -63,19 +106,21 @@ class AdapterCache {
     kHostHit,    // Copied from the host tier into a slot: pinned.
     kLoading,    // Disk load started or in flight; try again later.
     kNoSlot,     // In host memory but every slot is pinned; try again later.
-    kFailed,     // Load failed or adapter unregistered; see status.
+    kFailed,     // Load failed (or in its backoff window); see status.
   };
   struct Acquired {
     Outcome outcome = Outcome::kFailed;
     int64_t slot = -1;
     absl::Status status;
   };
-  // Pins the adapter's slot on kDeviceHit/kHostHit.
-  Acquired Acquire(const std::string& id);
-  // Brings the adapter into a slot without pinning it (Engine::LoadAdapter).
+  // Pins the held registration's slot on kDeviceHit/kHostHit.
+  Acquired Acquire(const AdapterUse& use);
+  // Brings the id's current registration into a slot without pinning it
+  // (Engine::LoadAdapter). kFailed with NOT_FOUND for an unknown id.
   Acquired Warm(const std::string& id);
   void Release(int64_t slot);
-  // Moves finished loads into the host tier. Call once per loop iteration.
+  // Moves finished loads into the host tier and drops released
+  // registrations. Call once per loop iteration.
   void Poll();
   // Drops an unpinned adapter from the device and host tiers.
   absl::Status Evict(const std::string& id);
@@ -87,11 +132,29 @@ class AdapterCache {
   int64_t host_resident() const;
 
  private:
-  struct Entry {
+  friend class AdapterUse;
+
+  enum class Visibility {
+    kRegistered,    // New requests may use it.
+    kUnregistered,  // Hidden; kept while held or read (Note [Adapter
+                    // lifetime]).
+  };
+  enum class DiskLoad {
+    kIdle,     // No read pending.
+    kQueued,   // A LoadJob waits for the loader thread.
+    kReading,  // The loader thread is reading the directory.
+  };
+  struct Registration {
+    std::string id;
     std::string dir;
-    uint64_t generation = 0;  // Distinguishes re-registrations of an id.
-    bool loading = false;
-    absl::Status failure;  // Sticky load error for this generation.
+    Visibility visibility = Visibility::kRegistered;
+    int64_t uses = 0;  // Live AdapterUse objects.
+    DiskLoad disk_load = DiskLoad::kIdle;
+    // Last disk load error (Note [Adapter load retries]); OK after success.
+    absl::Status failure;
+    int64_t consecutive_failures = 0;
+    absl::Time retry_after;
+    std::function<void()> on_released;
   };
   struct Slot {
     std::string id;
@@ -101,22 +164,41 @@ class AdapterCache {
     bool occupied = false;
   };
   struct LoadJob {
-    std::string id;
-    std::string dir;
     uint64_t generation = 0;
+    std::string dir;
   };
   struct LoadResult {
-    std::string id;
     uint64_t generation = 0;
     absl::StatusOr<std::shared_ptr<const HostAdapter>> adapter;
     absl::Duration duration;
   };
+  struct HostEntry {
+    std::string id;
+    std::shared_ptr<const HostAdapter> adapter;
+    std::list<uint64_t>::iterator lru_pos;
+  };
 
-  Acquired AcquireImpl(const std::string& id, bool pin);
-  int64_t FindSlot(const std::string& id, uint64_t generation) const;
+  // Called by ~AdapterUse.
+  void EndUse(uint64_t generation);
+  // Drops the registration if nothing needs it any more (Note [Adapter
+  // lifetime]): queues its generation for the loop to free its copies and
+  // moves its on_released into `callbacks`. True when dropped.
+  bool DropIfReleasedLocked(uint64_t generation,
+                            std::vector<std::function<void()>>& callbacks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time Now() const;
+  absl::Duration RetryDelay(int64_t consecutive_failures) const;
+
+  Acquired AcquireImpl(uint64_t generation, bool pin);
+  Acquired CopyToDevice(uint64_t generation, const std::string& id, bool pin);
+  int64_t FindSlot(uint64_t generation) const;
   int64_t ChooseVictimSlot() const;
+  void FreeSlot(Slot& slot);
+  void DropHostCopy(uint64_t generation);
+  void InstallHostCopy(uint64_t generation, const std::string& id,
+                       std::shared_ptr<const HostAdapter> adapter);
   void LoaderMain();
-  void TouchHost(const std::string& id);
+  void TouchHost(uint64_t generation);
 
   const Options options_;
   const ModelConfig config_;
@@ -128,23 +210,25 @@ class AdapterCache {
   const std::function<void()> wake_loop_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Every live registration, by generation.
+  std::map<uint64_t, Registration> registrations_ ABSL_GUARDED_BY(mu_);
+  // The registration new requests get, by id.
+  std::map<std::string, uint64_t> current_ ABSL_GUARDED_BY(mu_);
   uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<LoadJob> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<LoadResult> results_ ABSL_GUARDED_BY(mu_);
+  // Unregistered generations whose last use ended; Poll tries to drop them.
+  std::vector<uint64_t> unused_ ABSL_GUARDED_BY(mu_);
+  // Dropped generations whose copies Poll still has to free.
+  std::vector<uint64_t> dropped_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loader_;
 
   // Loop-thread state.
   std::vector<Slot> slots_;
   uint64_t clock_ = 0;
-  struct HostEntry {
-    uint64_t generation;
-    std::shared_ptr<const HostAdapter> adapter;
-    std::list<std::string>::iterator lru_pos;
-  };
-  std::unordered_map<std::string, HostEntry> host_;
-  std::list<std::string> host_lru_;  // Front = most recently used.
+  std::unordered_map<uint64_t, HostEntry> host_;  // By generation.
+  std::list<uint64_t> host_lru_;                  // Front = most recently used.
   std::atomic<int64_t> device_resident_{0};
   std::atomic<int64_t> host_resident_{0};
 };

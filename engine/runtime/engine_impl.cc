@@ -3,6 +3,8 @@
 #include "engine/runtime/engine_impl.h"
 
 #include <algorithm>
+#include <future>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +17,7 @@ namespace loraplex::engine {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     const EngineOptions& options, EngineObserver* observer) {
-  return EngineImpl::Create(options, observer);
+  return EngineImpl::Create(options, observer, EngineInternalOptions{});
 }
 
 const char* FinishReasonName(FinishReason reason) {
@@ -64,13 +66,16 @@ absl::Status ValidateOptions(const EngineOptions& o) {
 
 }  // namespace
 
-EngineImpl::EngineImpl(const EngineOptions& options, EngineObserver* observer)
-    : options_(options), observer_(observer) {}
+EngineImpl::EngineImpl(const EngineOptions& options, EngineObserver* observer,
+                       const EngineInternalOptions& internal)
+    : options_(options), observer_(observer), hooks_(internal.hooks) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
-    const EngineOptions& options, EngineObserver* observer) {
+    const EngineOptions& options, EngineObserver* observer,
+    const EngineInternalOptions& internal) {
   RETURN_IF_ERROR(ValidateOptions(options));
-  std::unique_ptr<EngineImpl> engine(new EngineImpl(options, observer));
+  std::unique_ptr<EngineImpl> engine(
+      new EngineImpl(options, observer, internal));
   ASSIGN_OR_RETURN(const ModelConfig config,
                    LoadModelConfig(options.model_dir));
   try {
@@ -103,6 +108,8 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     }
     engine->kv_cache_ = std::make_unique<KvCache>(
         config, options.max_batch_size, max_seq_len, device, dtype);
+    // Every stack of the bank is allocated here: a device that is too small
+    // fails the start, not a request later.
     engine->lora_bank_ =
         std::make_unique<LoraBank>(config, options.max_resident_adapters,
                                    options.max_lora_rank, device, dtype);
@@ -110,6 +117,13 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     cache_options.device_slots = options.max_resident_adapters;
     cache_options.host_capacity = options.max_host_adapters;
     cache_options.validation.max_rank = options.max_lora_rank;
+    if (internal.adapter_validation) {
+      cache_options.validation = *internal.adapter_validation;
+    }
+    cache_options.first_retry_delay = internal.adapter_first_retry_delay;
+    cache_options.max_retry_delay = internal.adapter_max_retry_delay;
+    cache_options.clock = internal.adapter_clock;
+    cache_options.hooks = internal.hooks;
     EngineImpl* raw = engine.get();
     engine->adapters_ = std::make_unique<AdapterCache>(
         cache_options, config, dtype, engine->lora_bank_.get(), observer,
@@ -135,6 +149,15 @@ EngineImpl::~EngineImpl() {
     wake_cv_.Signal();
   }
   if (loop_.joinable()) loop_.join();
+  // Sequences hold AdapterUses: end them while the cache still exists.
+  running_.clear();
+  waiting_.RemoveIf([](const auto&) { return true; }, [](auto&) {});
+  std::vector<std::unique_ptr<Sequence>> inbox;
+  {
+    absl::MutexLock lock(&mu_);
+    inbox.swap(inbox_);
+  }
+  inbox.clear();
   // Join the loader before mu_ goes: its completion callback locks mu_.
   adapters_.reset();
 }
@@ -156,10 +179,9 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
                      stopping.max_new_tokens, ")"));
   }
   if (!callback) return absl::InvalidArgumentError("no callback given");
-  if (!request.adapter_id.empty() &&
-      !adapters_->IsRegistered(request.adapter_id)) {
-    return absl::NotFoundError(
-        absl::StrCat("adapter '", request.adapter_id, "' is not registered"));
+  AdapterUse adapter;
+  if (!request.adapter_id.empty()) {
+    ASSIGN_OR_RETURN(adapter, adapters_->Hold(request.adapter_id));
   }
   std::vector<int32_t> prompt = std::move(request.prompt_ids);
   if (prompt.empty()) {
@@ -170,6 +192,7 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
       return absl::InvalidArgumentError(
           "the model has no tokenizer: send prompt token ids instead of text");
     }
+    ReachHook(hooks_, EngineHookPoint::kTokenizePrompt);
     ASSIGN_OR_RETURN(prompt, tokenizer_->Encode(request.prompt_text,
                                                 /*add_special_tokens=*/true));
     if (prompt.empty()) {
@@ -196,6 +219,7 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
   auto seq =
       std::make_unique<Sequence>(id, std::move(request), std::move(callback));
   seq->prompt = std::move(prompt);
+  seq->adapter = std::move(adapter);
   if (tokenizer_) {
     seq->detokenizer = std::make_unique<IncrementalDetokenizer>(
         *tokenizer_, /*skip_special_tokens=*/true);
@@ -204,12 +228,7 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
   return seq;
 }
 
-absl::StatusOr<RequestId> EngineImpl::Submit(GenerationRequest request,
-                                             GenerationCallback callback) {
-  const RequestId id = next_id_++;
-  ASSIGN_OR_RETURN(std::unique_ptr<Sequence> seq,
-                   MakeSequence(id, std::move(request), std::move(callback)));
-  absl::MutexLock lock(&mu_);
+absl::Status EngineImpl::CheckQueueRoom(const std::string& tenant) const {
   if (!accepting_) {
     return absl::UnavailableError("the engine is shutting down");
   }
@@ -218,20 +237,46 @@ absl::StatusOr<RequestId> EngineImpl::Submit(GenerationRequest request,
         absl::StrCat("the request queue is full (",
                      options_.max_queued_requests, " waiting); retry later"));
   }
-  int64_t& tenant_queued = queued_per_tenant_[seq->request.tenant];
-  if (options_.max_queued_per_tenant > 0 &&
-      tenant_queued >= options_.max_queued_per_tenant) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("tenant has ", tenant_queued, " requests waiting (limit ",
-                     options_.max_queued_per_tenant, "); retry later"));
+  if (options_.max_queued_per_tenant > 0) {
+    auto it = queued_per_tenant_.find(tenant);
+    const int64_t tenant_queued =
+        it == queued_per_tenant_.end() ? 0 : it->second;
+    if (tenant_queued >= options_.max_queued_per_tenant) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "tenant has ", tenant_queued, " requests waiting (limit ",
+          options_.max_queued_per_tenant, "); retry later"));
+    }
   }
-  ++tenant_queued;
-  ++queued_;
-  ++in_flight_;
-  inbox_.push_back(std::move(seq));
-  wake_ = true;
-  wake_cv_.Signal();
-  return id;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestId> EngineImpl::Submit(GenerationRequest request,
+                                             GenerationCallback callback) {
+  // Refuse before the (possibly long) tokenization when there is no room,
+  // and check again after it: others may have queued meanwhile.
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(CheckQueueRoom(request.tenant));
+  }
+  const RequestId id = next_id_++;
+  ASSIGN_OR_RETURN(std::unique_ptr<Sequence> seq,
+                   MakeSequence(id, std::move(request), std::move(callback)));
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Status room = CheckQueueRoom(seq->request.tenant);
+    if (room.ok()) {
+      ++queued_per_tenant_[seq->request.tenant];
+      ++queued_;
+      ++in_flight_;
+      inbox_.push_back(std::move(seq));
+      wake_ = true;
+      wake_cv_.Signal();
+      return id;
+    }
+    // `seq` dies after the lock is released: ending its AdapterUse may wake
+    // the loop, which takes mu_.
+    return room;
+  }
 }
 
 void EngineImpl::Cancel(RequestId id) {
@@ -246,43 +291,69 @@ absl::Status EngineImpl::RegisterAdapter(const std::string& adapter_id,
   return adapters_->Register(adapter_id, adapter_dir);
 }
 
-absl::Status EngineImpl::UnregisterAdapter(const std::string& adapter_id) {
-  RETURN_IF_ERROR(adapters_->Unregister(adapter_id));
-  Wake();  // The loop frees unpinned copies on its next iteration.
+absl::Status EngineImpl::UnregisterAdapter(const std::string& adapter_id,
+                                           std::function<void()> on_released) {
+  RETURN_IF_ERROR(adapters_->Unregister(adapter_id, std::move(on_released)));
+  Wake();  // The loop frees unused copies on its next iteration.
   return absl::OkStatus();
 }
 
-absl::Status EngineImpl::LoadAdapter(const std::string& adapter_id) {
-  if (!adapters_->IsRegistered(adapter_id)) {
-    return absl::NotFoundError(
-        absl::StrCat("adapter '", adapter_id, "' is not registered"));
-  }
+void EngineImpl::QueueAdapterCommand(AdapterCommand::Kind kind,
+                                     const std::string& id,
+                                     std::function<void(absl::Status)> done) {
   auto command = std::make_unique<AdapterCommand>();
-  command->id = adapter_id;
-  std::future<absl::Status> done = command->done.get_future();
+  command->kind = kind;
+  command->id = id;
+  command->done = std::move(done);
   {
     absl::MutexLock lock(&mu_);
-    if (stop_) return absl::UnavailableError("the engine is shutting down");
-    command_inbox_.push_back(std::move(command));
-    wake_ = true;
-    wake_cv_.Signal();
+    if (!stop_) {
+      command_inbox_.push_back(std::move(command));
+      wake_ = true;
+      wake_cv_.Signal();
+      return;
+    }
   }
-  return done.get();
+  command->done(absl::UnavailableError("the engine is shutting down"));
+}
+
+void EngineImpl::LoadAdapterAsync(const std::string& adapter_id,
+                                  std::function<void(absl::Status)> done) {
+  if (!adapters_->IsRegistered(adapter_id)) {
+    done(absl::NotFoundError(
+        absl::StrCat("adapter '", adapter_id, "' is not registered")));
+    return;
+  }
+  QueueAdapterCommand(AdapterCommand::Kind::kLoad, adapter_id, std::move(done));
+}
+
+namespace {
+
+// Runs `start(done)` and blocks until `done` has been called (on any
+// thread; the promise's shared state outlives whichever side ends last).
+absl::Status WaitFor(
+    const std::function<void(std::function<void(absl::Status)>)>& start) {
+  auto promise = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> result = promise->get_future();
+  start([promise](absl::Status status) {
+    promise->set_value(std::move(status));
+  });
+  return result.get();
+}
+
+}  // namespace
+
+absl::Status EngineImpl::LoadAdapter(const std::string& adapter_id) {
+  return WaitFor([&](std::function<void(absl::Status)> done) {
+    LoadAdapterAsync(adapter_id, std::move(done));
+  });
 }
 
 absl::Status EngineImpl::EvictAdapter(const std::string& adapter_id) {
-  auto command = std::make_unique<AdapterCommand>();
-  command->evict = true;
-  command->id = adapter_id;
-  std::future<absl::Status> done = command->done.get_future();
-  {
-    absl::MutexLock lock(&mu_);
-    if (stop_) return absl::UnavailableError("the engine is shutting down");
-    command_inbox_.push_back(std::move(command));
-    wake_ = true;
-    wake_cv_.Signal();
-  }
-  return done.get();
+  return WaitFor([&](std::function<void(absl::Status)> done) {
+    QueueAdapterCommand(AdapterCommand::Kind::kEvict, adapter_id,
+                        std::move(done));
+  });
 }
 
 absl::StatusOr<LoraAdapterSummary> EngineImpl::ValidateAdapter(
@@ -365,6 +436,18 @@ bool EngineImpl::TakeInbox(
   return !stop_;
 }
 
+// Note [Loop exception safety]
+// The loop thread owns the device, so a LibTorch error (device out of
+// memory, a bad tensor) surfaces here. Each place that runs device work
+// catches it and fails only the requests involved: a failed forward step
+// fails the rows of that step (engine_step.cc), a failed copy of an adapter
+// into a device slot fails the requests waiting for that adapter
+// (AdapterCache::CopyToDevice). Anything that still escapes an iteration is
+// caught by LoopMain: the running requests and pending adapter commands
+// fail with INTERNAL and the loop goes on; when that happens in two
+// iterations in a row, the queued requests fail too, so one poisoned
+// request cannot keep tripping it. Device memory for the KV cache and the
+// LoRA bank is allocated by Create, so running out of it fails the start.
 void EngineImpl::LoopMain() {
   // Inference only: no autograd bookkeeping on this thread.
   c10::InferenceMode inference_mode;
@@ -374,53 +457,93 @@ void EngineImpl::LoopMain() {
     at::set_num_threads(
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   }
+  while (true) {
+    bool keep_going = true;
+    try {
+      keep_going = RunIteration();
+      consecutive_loop_errors_ = 0;
+    } catch (const std::exception& e) {
+      FailInFlight(TorchErrorToStatus(e, "internal engine error"));
+    } catch (...) {
+      FailInFlight(absl::InternalError("internal engine error"));
+    }
+    if (!keep_going) break;
+  }
+}
+
+bool EngineImpl::RunIteration() {
   std::vector<std::unique_ptr<Sequence>> arrivals;
   std::vector<RequestId> cancels;
   std::vector<std::unique_ptr<AdapterCommand>> commands;
-  while (true) {
-    arrivals.clear();
-    cancels.clear();
-    commands.clear();
-    const bool keep_going = TakeInbox(arrivals, cancels, commands);
-    for (auto& seq : arrivals) {
-      const std::string tenant = seq->request.tenant;
-      waiting_.Push(tenant, std::move(seq));
-    }
-    for (auto& command : commands)
-      pending_commands_.push_back(std::move(command));
-    bool cancel_all = false;
-    {
-      absl::MutexLock lock(&mu_);
-      cancel_all = cancel_all_ || !keep_going;
-    }
-    if (cancel_all) {
-      waiting_.RemoveIf([](const auto&) { return true; },
-                        [this](std::unique_ptr<Sequence>& seq) {
-                          LeaveQueue(*seq);
-                          Finish(*seq, FinishReason::kCancelled,
-                                 absl::OkStatus(), GenerationEvent{});
-                        });
-      for (auto& seq : running_) {
-        Finish(*seq, FinishReason::kCancelled, absl::OkStatus(),
-               GenerationEvent{});
-      }
-      running_.clear();
-    }
-    ApplyCancels(cancels);
-    adapters_->Poll();
-    RunAdapterCommands();
-    if (!keep_going) {
-      for (auto& command : pending_commands_) {
-        command->done.set_value(
-            absl::UnavailableError("the engine is shutting down"));
-      }
-      pending_commands_.clear();
-      break;
-    }
-    Admit();
-    if (!running_.empty()) Step();
-    PublishStats();
+  const bool keep_going = TakeInbox(arrivals, cancels, commands);
+  for (auto& seq : arrivals) {
+    const std::string tenant = seq->request.tenant;
+    waiting_.Push(tenant, std::move(seq));
   }
+  for (auto& command : commands) {
+    pending_commands_.push_back(std::move(command));
+  }
+  ReachHook(hooks_, EngineHookPoint::kLoopIteration);
+  bool cancel_all = false;
+  {
+    absl::MutexLock lock(&mu_);
+    cancel_all = cancel_all_ || !keep_going;
+  }
+  if (cancel_all) CancelEverything();
+  ApplyCancels(cancels);
+  adapters_->Poll();
+  RunAdapterCommands();
+  if (!keep_going) {
+    for (auto& command : pending_commands_) {
+      command->done(absl::UnavailableError("the engine is shutting down"));
+    }
+    pending_commands_.clear();
+    return false;
+  }
+  Admit();
+  if (!running_.empty()) Step();
+  PublishStats();
+  return true;
+}
+
+void EngineImpl::FailInFlight(const absl::Status& error) {
+  ++consecutive_loop_errors_;
+  LogError("%s; failing %d running requests%s", error.ToString(),
+           static_cast<int>(running_.size()),
+           consecutive_loop_errors_ > 1 ? " and the queued ones" : "");
+  for (auto& seq : running_) {
+    if (!seq->scheduled) {  // Admitted in this iteration: still counted.
+      seq->scheduled = absl::Now();
+      LeaveQueue(*seq);
+    }
+    Finish(*seq, FinishReason::kError, error, GenerationEvent{});
+  }
+  running_.clear();
+  std::vector<std::unique_ptr<AdapterCommand>> commands;
+  commands.swap(pending_commands_);
+  for (auto& command : commands) command->done(error);
+  if (consecutive_loop_errors_ > 1) {
+    waiting_.RemoveIf([](const auto&) { return true; },
+                      [this, &error](std::unique_ptr<Sequence>& seq) {
+                        LeaveQueue(*seq);
+                        Finish(*seq, FinishReason::kError, error,
+                               GenerationEvent{});
+                      });
+  }
+  PublishStats();
+}
+
+void EngineImpl::CancelEverything() {
+  waiting_.RemoveIf([](const auto&) { return true; },
+                    [this](std::unique_ptr<Sequence>& seq) {
+                      LeaveQueue(*seq);
+                      Finish(*seq, FinishReason::kCancelled, absl::OkStatus(),
+                             GenerationEvent{});
+                    });
+  for (auto& seq : running_) {
+    Finish(*seq, FinishReason::kCancelled, absl::OkStatus(), GenerationEvent{});
+  }
+  running_.clear();
 }
 
 void EngineImpl::ApplyCancels(const std::vector<RequestId>& cancels) {
@@ -449,27 +572,35 @@ void EngineImpl::ApplyCancels(const std::vector<RequestId>& cancels) {
 void EngineImpl::RunAdapterCommands() {
   for (auto it = pending_commands_.begin(); it != pending_commands_.end();) {
     AdapterCommand& command = **it;
-    if (command.evict) {
-      command.done.set_value(adapters_->Evict(command.id));
-      it = pending_commands_.erase(it);
-      continue;
+    absl::Status result;
+    if (command.kind == AdapterCommand::Kind::kEvict) {
+      result = adapters_->Evict(command.id);
+    } else {
+      AdapterCache::Acquired acquired = adapters_->Warm(command.id);
+      if (acquired.outcome == AdapterCache::Outcome::kLoading) {
+        ++it;  // A disk read in flight: bounded, answered when it lands.
+        continue;
+      }
+      switch (acquired.outcome) {
+        case AdapterCache::Outcome::kDeviceHit:
+        case AdapterCache::Outcome::kHostHit:
+        case AdapterCache::Outcome::kLoading:
+          break;
+        case AdapterCache::Outcome::kFailed:
+          result = acquired.status;
+          break;
+        case AdapterCache::Outcome::kNoSlot:
+          // Never parked: a slot frees only when a running request ends.
+          result = absl::ResourceExhaustedError(absl::StrCat(
+              "all ", options_.max_resident_adapters,
+              " device adapter slots are in use by running requests; retry "
+              "later"));
+          break;
+      }
     }
-    AdapterCache::Acquired result = adapters_->Warm(command.id);
-    switch (result.outcome) {
-      case AdapterCache::Outcome::kDeviceHit:
-      case AdapterCache::Outcome::kHostHit:
-        command.done.set_value(absl::OkStatus());
-        it = pending_commands_.erase(it);
-        break;
-      case AdapterCache::Outcome::kFailed:
-        command.done.set_value(result.status);
-        it = pending_commands_.erase(it);
-        break;
-      case AdapterCache::Outcome::kLoading:
-      case AdapterCache::Outcome::kNoSlot:
-        ++it;  // Retried when the load finishes or a slot frees.
-        break;
-    }
+    std::function<void(absl::Status)> done = std::move(command.done);
+    it = pending_commands_.erase(it);
+    done(std::move(result));
   }
 }
 

@@ -8,17 +8,20 @@
 #include <torch/torch.h>
 
 #include <atomic>
-#include <future>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/runtime/adapter_cache.h"
+#include "engine/runtime/engine_test_hooks.h"
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/llama_model.h"
 #include "engine/runtime/lora_bank.h"
@@ -28,10 +31,25 @@
 
 namespace loraplex::engine {
 
+// Knobs and seams that are not part of the public EngineOptions: tests (and
+// only tests) set them through EngineImpl::Create.
+struct EngineInternalOptions {
+  EngineTestHooks* hooks = nullptr;  // Not owned; must outlive the engine.
+  // Replaces the adapter validation derived from EngineOptions (e.g. a test
+  // that needs a numerically poisoned adapter to reach the device).
+  std::optional<LoraValidationOptions> adapter_validation;
+  // Backoff after a failed adapter load (Note [Adapter load retries]); the
+  // clock is empty for absl::Now.
+  absl::Duration adapter_first_retry_delay = absl::Seconds(1);
+  absl::Duration adapter_max_retry_delay = absl::Seconds(60);
+  std::function<absl::Time()> adapter_clock;
+};
+
 class EngineImpl final : public Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      const EngineOptions& options, EngineObserver* observer);
+      const EngineOptions& options, EngineObserver* observer,
+      const EngineInternalOptions& internal = {});
   ~EngineImpl() override;
 
   absl::StatusOr<RequestId> Submit(GenerationRequest request,
@@ -39,7 +57,11 @@ class EngineImpl final : public Engine {
   void Cancel(RequestId id) override;
   absl::Status RegisterAdapter(const std::string& adapter_id,
                                const std::string& adapter_dir) override;
-  absl::Status UnregisterAdapter(const std::string& adapter_id) override;
+  using Engine::UnregisterAdapter;
+  absl::Status UnregisterAdapter(const std::string& adapter_id,
+                                 std::function<void()> on_released) override;
+  void LoadAdapterAsync(const std::string& adapter_id,
+                        std::function<void(absl::Status)> done) override;
   absl::Status LoadAdapter(const std::string& adapter_id) override;
   absl::Status EvictAdapter(const std::string& adapter_id) override;
   absl::StatusOr<LoraAdapterSummary> ValidateAdapter(
@@ -55,24 +77,40 @@ class EngineImpl final : public Engine {
  private:
   // A LoadAdapter/EvictAdapter call waiting for the loop.
   struct AdapterCommand {
-    bool evict = false;
+    enum class Kind { kLoad, kEvict };
+    Kind kind = Kind::kLoad;
     std::string id;
-    std::promise<absl::Status> done;
+    std::function<void(absl::Status)> done;  // Runs once, on the loop.
   };
 
-  EngineImpl(const EngineOptions& options, EngineObserver* observer);
+  EngineImpl(const EngineOptions& options, EngineObserver* observer,
+             const EngineInternalOptions& internal);
 
+  // RESOURCE_EXHAUSTED when the queue or the tenant's share of it is full,
+  // UNAVAILABLE when shutting down.
+  absl::Status CheckQueueRoom(const std::string& tenant) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Validates and tokenizes on the caller's thread.
   absl::StatusOr<std::unique_ptr<Sequence>> MakeSequence(
       RequestId id, GenerationRequest request,
       GenerationCallback callback) const;
+  void QueueAdapterCommand(AdapterCommand::Kind kind, const std::string& id,
+                           std::function<void(absl::Status)> done);
   void Wake();
   void LoopMain();
-  // Runs one loop iteration's bookkeeping; false when the loop should exit.
+  // One loop iteration; false when the loop should exit. Exceptions that
+  // escape it are caught by LoopMain (Note [Loop exception safety]).
+  bool RunIteration();
+  // Last resort for an exception that escaped an iteration: fails the
+  // running requests and pending adapter commands with `error` (and the
+  // queued requests too when it happens twice in a row).
+  void FailInFlight(const absl::Status& error);
+  // Takes what other threads handed in; false when the loop should exit.
   bool TakeInbox(std::vector<std::unique_ptr<Sequence>>& arrivals,
                  std::vector<RequestId>& cancels,
                  std::vector<std::unique_ptr<AdapterCommand>>& commands);
   void ApplyCancels(const std::vector<RequestId>& cancels);
+  void CancelEverything();
   void RunAdapterCommands();
   void Admit();
   void Step();
@@ -86,6 +124,7 @@ class EngineImpl final : public Engine {
 
   const EngineOptions options_;
   EngineObserver* const observer_;
+  EngineTestHooks* const hooks_;
   ModelInfo info_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<int32_t> eos_ids_;
@@ -98,6 +137,7 @@ class EngineImpl final : public Engine {
   TenantFairQueue<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<std::unique_ptr<AdapterCommand>> pending_commands_;
+  int64_t consecutive_loop_errors_ = 0;
 
   mutable absl::Mutex mu_;
   absl::CondVar wake_cv_;

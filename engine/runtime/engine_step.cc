@@ -1,6 +1,7 @@
 // EngineImpl on the loop thread: admission, one forward step, sampling,
 // stopping and events.
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -11,6 +12,26 @@
 #include "engine/runtime/torch_utils.h"
 
 namespace loraplex::engine {
+namespace {
+
+bool AllFinite(const float* values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(values[i])) return false;
+  }
+  return true;
+}
+
+absl::Status NonFiniteOutputError(const Sequence& seq) {
+  if (seq.adapter.held()) {
+    return absl::FailedPreconditionError(
+        "the model's outputs for this request are not finite (NaN/Inf); its "
+        "adapter's weights overflow");
+  }
+  return absl::FailedPreconditionError(
+      "the model's outputs for this request are not finite (NaN/Inf)");
+}
+
+}  // namespace
 
 void EngineImpl::Admit() {
   if (waiting_.empty()) return;
@@ -21,9 +42,8 @@ void EngineImpl::Admit() {
   waiting_.Drain(
       [&](std::unique_ptr<Sequence>& seq) {
         int64_t lora_slot = -1;
-        if (!seq->request.adapter_id.empty()) {
-          AdapterCache::Acquired acquired =
-              adapters_->Acquire(seq->request.adapter_id);
+        if (seq->adapter.held()) {
+          AdapterCache::Acquired acquired = adapters_->Acquire(seq->adapter);
           if (!seq->cache_outcome_reported &&
               acquired.outcome != AdapterCache::Outcome::kFailed) {
             // A request's first lookup decides hit or miss for metrics.
@@ -115,6 +135,7 @@ void EngineImpl::Step() {
 
   torch::Tensor logits;
   try {
+    ReachHook(hooks_, EngineHookPoint::kForwardStep);
     logits = model_->Forward(tokens, rows, *kv_cache_, lora_bank_.get())
                  .to(torch::kCPU)
                  .contiguous();
@@ -138,8 +159,16 @@ void EngineImpl::Step() {
     Sequence& seq = *row_seqs[r];
     seq.num_computed += rows[r].num_tokens;
     if (!rows[r].want_logits) continue;
-    SampleRow(seq, data + logits_row * vocab, vocab);
+    const float* row_logits = data + logits_row * vocab;
     ++logits_row;
+    if (!AllFinite(row_logits, vocab)) {
+      // Only this row: the others never read its memory (Note [Row
+      // isolation] in llama_model.cc).
+      Finish(seq, FinishReason::kError, NonFiniteOutputError(seq),
+             GenerationEvent{});
+      continue;
+    }
+    SampleRow(seq, row_logits, vocab);
   }
   running_.erase(std::remove_if(running_.begin(), running_.end(),
                                 [](const auto& s) { return s->finished; }),
@@ -154,8 +183,7 @@ void EngineImpl::Step() {
     observer_->OnStep(static_cast<int32_t>(rows.size()),
                       static_cast<int32_t>(adapters.size()),
                       static_cast<int32_t>(prefill_tokens),
-                      static_cast<int32_t>(decode_tokens),
-                      absl::Now() - start);
+                      static_cast<int32_t>(decode_tokens), absl::Now() - start);
   }
 }
 
@@ -164,16 +192,17 @@ void EngineImpl::SampleRow(Sequence& seq, const float* logits, int64_t vocab) {
   GenerationEvent event;
   event.request_id = seq.id;
   float logprob = 0.0f;
-  const int32_t token = seq.sampler.Sample(
-      absl::MakeConstSpan(logits, vocab),
-      request.return_logprobs ? &logprob : nullptr);
+  const int32_t token =
+      seq.sampler.Sample(absl::MakeConstSpan(logits, vocab),
+                         request.return_logprobs ? &logprob : nullptr);
   seq.output.push_back(token);
   ++stat_tokens_;
   event.token_ids.push_back(token);
   if (request.return_logprobs) event.logprobs.push_back(logprob);
   if (!seq.first_token) {
     seq.first_token = absl::Now();
-    if (request.return_last_logits) event.last_logits.assign(logits, logits + vocab);
+    if (request.return_last_logits)
+      event.last_logits.assign(logits, logits + vocab);
   }
 
   FinishReason reason = FinishReason::kNone;
@@ -188,7 +217,8 @@ void EngineImpl::SampleRow(Sequence& seq, const float* logits, int64_t vocab) {
   }
   bool stopped_by_string = false;
   if (seq.detokenizer) {
-    StopStringMatcher::Result piece = seq.stops.Push(seq.detokenizer->Push(token));
+    StopStringMatcher::Result piece =
+        seq.stops.Push(seq.detokenizer->Push(token));
     event.text = std::move(piece.text);
     if (piece.stopped) {
       stopped_by_string = true;
@@ -239,8 +269,8 @@ void EngineImpl::Finish(Sequence& seq, FinishReason reason, absl::Status error,
   event.error = std::move(error);
   event.usage.prompt_tokens = static_cast<int32_t>(seq.prompt.size());
   event.usage.completion_tokens = static_cast<int32_t>(seq.output.size());
-  event.timings.queue = seq.scheduled ? *seq.scheduled - seq.submitted
-                                      : now - seq.submitted;
+  event.timings.queue =
+      seq.scheduled ? *seq.scheduled - seq.submitted : now - seq.submitted;
   event.timings.first_token =
       seq.first_token ? *seq.first_token - seq.submitted : absl::ZeroDuration();
   event.timings.total = now - seq.submitted;

@@ -2,6 +2,7 @@
 #include "engine/runtime/llama_model.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 namespace loraplex::engine {
@@ -20,29 +21,60 @@ namespace loraplex::engine {
 // chunk's length. Each group gathers its rows' A and B by slot index from
 // the LoraBank and applies them with two batched matmuls:
 //   delta[g] = (x[g] A[slot_g]^T) B[slot_g]^T      (B already scaled)
-// The rank dimension is cut to the largest rank among the step's adapters.
+// The rank dimension is cut to the largest rank among the step's adapters,
+// and a linear kind that none of them targets is skipped.
+
+// Note [Row isolation]
+// A row's result must never depend on memory it does not own, or one
+// tenant's bad adapter (weights that overflow to Inf/NaN) could corrupt
+// another tenant's output. Every op of a step is row-local (per-token
+// linear layers, norms and RoPE; attention and LoRA as batched matmuls with
+// one batch entry per row), except for what a row *reads*:
+//  * KV positions beyond the row's own length. Attention gathers keys and
+//    values [0, k_width) of the row's slot, and k_width is the longest row
+//    of the step; the positions past the row's own length hold whatever the
+//    slot's previous occupant wrote (possibly Inf/NaN). Masking their
+//    scores to -inf gives them probability 0, but 0 * Inf = NaN in probs.V,
+//    so the gathered values there are zeroed (`foreign_kv`). That is exact:
+//    a finite stale value times probability 0 was 0 already. Their keys are
+//    masked for every query lane, padded lanes included (masked_fill
+//    overwrites, so a non-finite stale key never survives into a score).
+//    Zeroing the gathered copy costs one pass over it per layer and needs
+//    no bookkeeping; clearing a slot when it is reused would cost
+//    max_seq_len positions per admission and trust every writer.
+//  * Padded lanes. Query lanes past a row's length (when the step mixes
+//    lengths) and padded LoRA lanes are zero inputs in the row's own batch
+//    entry; whatever they compute (0 * Inf = NaN when the row's own adapter
+//    or keys overflow) stays in that entry and is dropped by the
+//    index_select back to the flat layout, before any op that mixes rows.
+// A row whose own outputs are not finite is failed by the engine (see
+// EngineImpl::Step), never sampled.
 
 struct LlamaModel::LoraGroup {
-  torch::Tensor slots;       // [G] LoraBank slots
-  torch::Tensor token_index; // [N] flat token ids of the group's tokens
-  torch::Tensor pad_index;   // [N] positions in the [G * width] layout
+  torch::Tensor slots;        // [G] LoraBank slots
+  torch::Tensor token_index;  // [N] flat token ids of the group's tokens
+  torch::Tensor pad_index;    // [N] positions in the [G * width] layout
   int64_t rows = 0;
-  int64_t width = 0;         // Longest row in the group.
+  int64_t width = 0;  // Longest row in the group.
 };
 
 struct LlamaModel::StepPlan {
   int64_t num_tokens = 0;
   int64_t num_rows = 0;
-  int64_t q_width = 0;       // Longest row (padded query length).
-  int64_t k_width = 0;       // Longest key range (start_pos + num_tokens).
-  bool padded = false;       // False when all rows have q_width tokens.
-  torch::Tensor token_ids;   // [T] int64
-  torch::Tensor positions;   // [T] int64
-  torch::Tensor token_slots; // [T] int64 KV slot of each token
-  torch::Tensor row_slots;   // [B] int64 KV slot of each row
-  torch::Tensor pad_index;   // [T] index into [B * q_width]
-  torch::Tensor attn_mask;   // [B, 1, 1, q_width, k_width] bool, true = masked
-  torch::Tensor logits_index;// [R] flat index of each logits row's last token
+  int64_t q_width = 0;        // Longest row (padded query length).
+  int64_t k_width = 0;        // Longest key range (start_pos + num_tokens).
+  bool padded = false;        // False when all rows have q_width tokens.
+  torch::Tensor token_ids;    // [T] int64
+  torch::Tensor positions;    // [T] int64
+  torch::Tensor token_slots;  // [T] int64 KV slot of each token
+  torch::Tensor row_slots;    // [B] int64 KV slot of each row
+  torch::Tensor pad_index;    // [T] index into [B * q_width]
+  torch::Tensor attn_mask;    // [B, 1, 1, q_width, k_width] bool, true = masked
+  // [B, k_width, 1, 1] bool, true at positions past the row's own length
+  // (Note [Row isolation]); undefined when every row ends at k_width.
+  torch::Tensor foreign_kv;
+  std::array<bool, kNumLinearKinds> lora_kinds{};  // Targeted by a row.
+  torch::Tensor logits_index;  // [R] flat index of each logits row's last token
   std::vector<LoraGroup> lora_groups;
   int64_t lora_rank = 0;
 };
@@ -63,7 +95,7 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
 
   std::vector<int64_t> ids(tokens.begin(), tokens.end());
   std::vector<int64_t> positions, token_slots, pad_index, row_slots, row_start,
-      logits_index;
+      row_end, logits_index;
   positions.reserve(T);
   token_slots.reserve(T);
   pad_index.reserve(T);
@@ -80,6 +112,7 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
     const ForwardRow& row = rows[b];
     row_slots.push_back(row.kv_slot);
     row_start.push_back(row.start_pos);
+    row_end.push_back(row.start_pos + row.num_tokens);
     for (int64_t i = 0; i < row.num_tokens; ++i) {
       positions.push_back(row.start_pos + i);
       token_slots.push_back(row.kv_slot);
@@ -93,6 +126,11 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
       g.slots.push_back(row.lora_slot);
       g.width = std::max(g.width, row.num_tokens);
       plan.lora_rank = std::max(plan.lora_rank, lora->slot_rank(row.lora_slot));
+      for (int k = 0; k < kNumLinearKinds; ++k) {
+        plan.lora_kinds[k] =
+            plan.lora_kinds[k] ||
+            lora->slot_targets(row.lora_slot, static_cast<LinearKind>(k));
+      }
     }
     t += row.num_tokens;
   }
@@ -108,15 +146,26 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
   plan.logits_index = to_device(logits_index);
 
   // Masked (true) where key j is not visible to query i of row b: j beyond
-  // the query's position, or outside Mistral's sliding window.
+  // the query's position, outside Mistral's sliding window, or past the
+  // row's own length (only padded query lanes reach that far; Note [Row
+  // isolation]).
   torch::Tensor start = to_device(row_start).view({B, 1, 1});
   torch::Tensor q_pos =
-      start + torch::arange(plan.q_width, plan.token_ids.options()).view({1, -1, 1});
+      start +
+      torch::arange(plan.q_width, plan.token_ids.options()).view({1, -1, 1});
   torch::Tensor k_pos =
       torch::arange(plan.k_width, plan.token_ids.options()).view({1, 1, -1});
   torch::Tensor masked = k_pos > q_pos;
   if (config_.sliding_window) {
     masked = masked.logical_or(k_pos <= q_pos - *config_.sliding_window);
+  }
+  const bool ragged_ends =
+      std::any_of(row_end.begin(), row_end.end(),
+                  [&plan](int64_t end) { return end < plan.k_width; });
+  if (ragged_ends) {
+    torch::Tensor foreign = k_pos >= to_device(row_end).view({B, 1, 1});
+    masked = masked.logical_or(foreign);
+    plan.foreign_kv = foreign.view({B, plan.k_width, 1, 1});
   }
   plan.attn_mask = masked.view({B, 1, 1, plan.q_width, plan.k_width});
 
@@ -149,9 +198,9 @@ torch::Tensor LlamaModel::RmsNorm(const torch::Tensor& x,
 }
 
 void LlamaModel::AddLora(const StepPlan& plan, const LoraBank& lora,
-                         LinearKind kind, int64_t layer,
-                         const torch::Tensor& x, torch::Tensor out) const {
-  if (!lora.has_kind(kind) || plan.lora_rank == 0) return;
+                         LinearKind kind, int64_t layer, const torch::Tensor& x,
+                         torch::Tensor out) const {
+  if (!plan.lora_kinds[static_cast<int>(kind)] || plan.lora_rank == 0) return;
   torch::Tensor a_all = lora.a(kind, layer).narrow(1, 0, plan.lora_rank);
   torch::Tensor b_all = lora.b(kind, layer).narrow(2, 0, plan.lora_rank);
   const int64_t in = x.size(1);
@@ -163,9 +212,9 @@ void LlamaModel::AddLora(const StepPlan& plan, const LoraBank& lora,
       xg = torch::zeros({g.rows * g.width, in}, x.options())
                .index_copy_(0, g.pad_index, xg);
     }
-    torch::Tensor delta =
-        torch::bmm(torch::bmm(xg.view({g.rows, g.width, in}), a.transpose(1, 2)),
-                   b.transpose(1, 2));
+    torch::Tensor delta = torch::bmm(
+        torch::bmm(xg.view({g.rows, g.width, in}), a.transpose(1, 2)),
+        b.transpose(1, 2));
     delta = delta.view({g.rows * g.width, -1});
     if (g.width > 1) delta = delta.index_select(0, g.pad_index);
     out.index_add_(0, g.token_index, delta);
@@ -194,12 +243,17 @@ torch::Tensor LlamaModel::Attention(const StepPlan& plan,
   torch::Tensor qg = qp.view({B, Q, kv_heads, group, d})
                          .permute({0, 2, 3, 1, 4})
                          .reshape({B, kv_heads, group * Q, d});
-  torch::Tensor k = keys.narrow(1, 0, K).index_select(0, plan.row_slots)
+  torch::Tensor k = keys.narrow(1, 0, K)
+                        .index_select(0, plan.row_slots)
                         .permute({0, 2, 3, 1});  // [B, kv, d, K]
-  torch::Tensor v = values.narrow(1, 0, K).index_select(0, plan.row_slots)
-                        .permute({0, 2, 1, 3});  // [B, kv, K, d]
+  // A fresh [B, K, kv, d] copy: values past a row's own length are zeroed
+  // so they cannot reach the row's output (Note [Row isolation]).
+  torch::Tensor v = values.narrow(1, 0, K).index_select(0, plan.row_slots);
+  if (plan.foreign_kv.defined()) v.masked_fill_(plan.foreign_kv, 0);
+  v = v.permute({0, 2, 1, 3});  // [B, kv, K, d]
   torch::Tensor scores = torch::matmul(qg, k).view({B, kv_heads, group, Q, K});
-  scores = scores.to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
+  scores =
+      scores.to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
   scores.masked_fill_(plan.attn_mask, -std::numeric_limits<float>::infinity());
   torch::Tensor probs = torch::softmax(scores, -1).to(q.scalar_type());
   torch::Tensor out =
@@ -233,7 +287,8 @@ torch::Tensor LlamaModel::Forward(absl::Span<const int32_t> tokens,
     torch::Tensor qkv = torch::linear(h, layer.qkv_weight, layer.qkv_bias);
     if (use_lora) {
       AddLora(plan, *lora, LinearKind::kQ, l, h, qkv.narrow(1, 0, q_cols));
-      AddLora(plan, *lora, LinearKind::kK, l, h, qkv.narrow(1, q_cols, kv_cols));
+      AddLora(plan, *lora, LinearKind::kK, l, h,
+              qkv.narrow(1, q_cols, kv_cols));
       AddLora(plan, *lora, LinearKind::kV, l, h,
               qkv.narrow(1, q_cols + kv_cols, kv_cols));
     }
@@ -255,11 +310,13 @@ torch::Tensor LlamaModel::Forward(absl::Span<const int32_t> tokens,
     torch::Tensor gate_up =
         torch::linear(h, layer.gate_up_weight, layer.gate_up_bias);
     if (use_lora) {
-      AddLora(plan, *lora, LinearKind::kGate, l, h, gate_up.narrow(1, 0, inter));
-      AddLora(plan, *lora, LinearKind::kUp, l, h, gate_up.narrow(1, inter, inter));
+      AddLora(plan, *lora, LinearKind::kGate, l, h,
+              gate_up.narrow(1, 0, inter));
+      AddLora(plan, *lora, LinearKind::kUp, l, h,
+              gate_up.narrow(1, inter, inter));
     }
-    torch::Tensor act =
-        torch::silu(gate_up.narrow(1, 0, inter)) * gate_up.narrow(1, inter, inter);
+    torch::Tensor act = torch::silu(gate_up.narrow(1, 0, inter)) *
+                        gate_up.narrow(1, inter, inter);
     torch::Tensor down = torch::linear(act, layer.down_weight, layer.down_bias);
     if (use_lora) AddLora(plan, *lora, LinearKind::kDown, l, act, down);
     x = x + down;

@@ -10,28 +10,24 @@ LoraBank::LoraBank(const ModelConfig& config, int64_t num_slots,
       max_rank_(max_rank),
       options_(torch::TensorOptions().device(device).dtype(dtype)),
       slot_ranks_(num_slots, 0),
-      slot_kinds_(num_slots) {}
-
-void LoraBank::AllocateKind(LinearKind kind) {
-  const LinearShape shape = LinearShapeOf(config_, kind);
+      slot_kinds_(num_slots) {
   const int64_t layers = config_.num_hidden_layers;
-  a_[static_cast<int>(kind)] = torch::zeros(
-      {layers, num_slots_, max_rank_, shape.in_features}, options_);
-  b_[static_cast<int>(kind)] = torch::zeros(
-      {layers, num_slots_, shape.out_features, max_rank_}, options_);
+  for (int k = 0; k < kNumLinearKinds; ++k) {
+    const LinearShape shape =
+        LinearShapeOf(config_, static_cast<LinearKind>(k));
+    a_[k] = torch::zeros({layers, num_slots_, max_rank_, shape.in_features},
+                         options_);
+    b_[k] = torch::zeros({layers, num_slots_, shape.out_features, max_rank_},
+                         options_);
+  }
 }
 
 void LoraBank::Load(int64_t slot, const HostAdapter& adapter) {
+  // Zero the slot for every kind: modules the new adapter does not adapt
+  // must contribute nothing, and padding ranks must be zero.
   for (int k = 0; k < kNumLinearKinds; ++k) {
-    if (adapter.targets(static_cast<LinearKind>(k)) && !a_[k].defined()) {
-      AllocateKind(static_cast<LinearKind>(k));
-    }
-    // Zero the slot for every allocated kind: modules the new adapter does
-    // not adapt must contribute nothing, and padding ranks must be zero.
-    if (a_[k].defined()) {
-      a_[k].select(1, slot).zero_();
-      b_[k].select(1, slot).zero_();
-    }
+    a_[k].select(1, slot).zero_();
+    b_[k].select(1, slot).zero_();
   }
   for (const HostLoraModule& module : adapter.modules()) {
     const int k = static_cast<int>(module.kind);
@@ -47,7 +43,6 @@ void LoraBank::Load(int64_t slot, const HostAdapter& adapter) {
 uint64_t LoraBank::bytes() const {
   uint64_t total = 0;
   for (int k = 0; k < kNumLinearKinds; ++k) {
-    if (!a_[k].defined()) continue;
     total += (a_[k].numel() + b_[k].numel()) * a_[k].element_size();
   }
   return total;

@@ -4,8 +4,9 @@
 //   B[kind]: [layers, slots, out_features, max_rank]  (scale folded in)
 // padded with zeros to max_rank, so a batch can gather every row's adapter
 // by slot index and apply all of them with two batched matmuls (see
-// LlamaModel's LoRA path). A kind's stack is allocated the first time an
-// adapter that targets it is loaded.
+// LlamaModel's LoRA path). Every kind's stack is allocated (zeroed) by the
+// constructor, so running out of device memory happens at start-up, never
+// while serving; a step skips the kinds none of its adapters target.
 #ifndef LORAPLEX_ENGINE_RUNTIME_LORA_BANK_H_
 #define LORAPLEX_ENGINE_RUNTIME_LORA_BANK_H_
 
@@ -22,6 +23,8 @@ namespace loraplex::engine {
 // Owned by the engine loop thread; not thread-safe.
 class LoraBank {
  public:
+  // Allocates every stack; throws c10::Error when the device is out of
+  // memory.
   LoraBank(const ModelConfig& config, int64_t num_slots, int64_t max_rank,
            const torch::Device& device, torch::Dtype dtype);
 
@@ -29,6 +32,8 @@ class LoraBank {
   int64_t max_rank() const { return max_rank_; }
 
   // Replaces whatever `slot` held with `adapter` (host -> device copy).
+  // Throws c10::Error on device errors; the slot's contents are then
+  // undefined until the next successful Load into it.
   void Load(int64_t slot, const HostAdapter& adapter);
 
   // Rank of the adapter in `slot` (0 when empty).
@@ -37,9 +42,6 @@ class LoraBank {
     return slot_kinds_[slot][static_cast<int>(kind)];
   }
 
-  bool has_kind(LinearKind kind) const {
-    return a_[static_cast<int>(kind)].defined();
-  }
   // [slots, max_rank, in] and [slots, out, max_rank] views for one layer.
   torch::Tensor a(LinearKind kind, int64_t layer) const {
     return a_[static_cast<int>(kind)][layer];
@@ -51,8 +53,6 @@ class LoraBank {
   uint64_t bytes() const;
 
  private:
-  void AllocateKind(LinearKind kind);
-
   ModelConfig config_;
   int64_t num_slots_;
   int64_t max_rank_;

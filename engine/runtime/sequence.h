@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "engine/generation_types.h"
+#include "engine/runtime/adapter_use.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/stop_string_matcher.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -20,8 +21,7 @@ namespace loraplex::engine {
 // decode (one token per step) -> finished (event with finished=true sent,
 // KV slot and adapter pin released).
 struct Sequence {
-  Sequence(RequestId request_id, GenerationRequest req,
-           GenerationCallback cb)
+  Sequence(RequestId request_id, GenerationRequest req, GenerationCallback cb)
       : id(request_id),
         request(std::move(req)),
         callback(std::move(cb)),
@@ -43,6 +43,9 @@ struct Sequence {
   Sampler sampler;
   StopStringMatcher stops;
   std::unique_ptr<IncrementalDetokenizer> detokenizer;  // Null: no tokenizer.
+  // The adapter registration the request was submitted with (empty for the
+  // base model); held until the Sequence dies (Note [Adapter lifetime]).
+  AdapterUse adapter;
 
   int64_t kv_slot = -1;
   int64_t lora_slot = -1;

@@ -14,105 +14,23 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/runtime/engine_test_util.h"
 #include "tests/engine/runtime/fixture_cases.h"
 
 namespace loraplex::engine {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Collector;
 using testing::FixtureAdapterDir;
 using testing::FixtureCase;
 using testing::FixtureModelDir;
+using testing::FixtureOptions;
+using testing::GreedyRequest;
 using testing::LoadFixtureCases;
+using testing::MakeEngine;
 using testing::MaxAbsDiff;
-
-// Collects one request's events; thread-safe.
-class Collector {
- public:
-  GenerationCallback Callback() {
-    return [this](const GenerationEvent& e) {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(e);
-      tokens_.insert(tokens_.end(), e.token_ids.begin(), e.token_ids.end());
-      text_ += e.text;
-      if (!e.last_logits.empty()) last_logits_ = e.last_logits;
-      if (e.finished) {
-        final_ = e;
-        done_.Notify();
-      }
-    };
-  }
-  void Wait() { done_.WaitForNotification(); }
-  bool WaitFor(absl::Duration d) {
-    return done_.WaitForNotificationWithTimeout(d);
-  }
-  bool HasEvents() {
-    absl::MutexLock lock(&mu_);
-    return !events_.empty();
-  }
-  std::vector<int32_t> tokens() {
-    absl::MutexLock lock(&mu_);
-    return tokens_;
-  }
-  std::vector<float> last_logits() {
-    absl::MutexLock lock(&mu_);
-    return last_logits_;
-  }
-  GenerationEvent final_event() {
-    absl::MutexLock lock(&mu_);
-    return final_;
-  }
-  int num_finished_events() {
-    absl::MutexLock lock(&mu_);
-    int n = 0;
-    for (const auto& e : events_) n += e.finished ? 1 : 0;
-    return n;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<GenerationEvent> events_;
-  std::vector<int32_t> tokens_;
-  std::string text_;
-  std::vector<float> last_logits_;
-  GenerationEvent final_;
-  absl::Notification done_;
-};
-
-EngineOptions FixtureOptions(const std::string& model) {
-  EngineOptions options;
-  options.model_dir = FixtureModelDir(model);
-  options.device = "cpu";
-  options.max_seq_len = 128;
-  options.num_threads = 1;
-  return options;
-}
-
-std::unique_ptr<Engine> MakeEngine(const EngineOptions& options,
-                                   EngineObserver* observer = nullptr) {
-  auto engine = Engine::Create(options, observer);
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return engine.ok() ? *std::move(engine) : nullptr;
-}
-
-void RegisterFixtureAdapters(Engine& engine, const std::string& model,
-                             const std::vector<FixtureCase>& cases) {
-  std::set<std::string> seen;
-  for (const FixtureCase& c : cases) {
-    if (c.adapter.empty() || !seen.insert(c.adapter).second) continue;
-    ASSERT_TRUE(engine.RegisterAdapter(c.adapter, FixtureAdapterDir(model, c.adapter)).ok());
-  }
-}
-
-GenerationRequest GreedyRequest(const FixtureCase& c) {
-  GenerationRequest r;
-  r.adapter_id = c.adapter;
-  r.prompt_ids = c.prompt_ids;
-  r.stopping.max_new_tokens = static_cast<int32_t>(c.greedy_ids.size());
-  r.stopping.ignore_eos = true;  // The reference did not stop at EOS.
-  r.return_last_logits = true;
-  return r;
-}
+using testing::RegisterFixtureAdapters;
 
 class EngineFixtureTest : public ::testing::TestWithParam<std::string> {};
 
