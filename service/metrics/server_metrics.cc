@@ -185,6 +185,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       load_from_host_(AddHistogram(registry, "loraplex_adapter_load_seconds",
                                    kLoadHelp, AdapterLoadBuckets(),
                                    {{"source", "host"}})),
+      load_failures_(CounterFamily(
+          registry, "loraplex_adapter_load_failures_total",
+          "Failed attempts to make an adapter resident, by source (disk: "
+          "read and validated from files; host: copied to a device slot) "
+          "and the status code the waiting requests got. A failed disk load "
+          "is retried after a backoff.")),
       resident_device_(AddGauge(registry, "loraplex_adapters_resident",
                                 kResidentHelp, {{"tier", "device"}})),
       resident_host_(AddGauge(registry, "loraplex_adapters_resident",
@@ -232,6 +238,13 @@ void ServerMetrics::OnAdapterLoaded(bool from_disk, absl::Duration duration) {
 
 void ServerMetrics::OnAdapterEvicted(bool from_device) {
   (from_device ? device_evictions_ : host_evictions_).Increment();
+}
+
+void ServerMetrics::OnAdapterLoadFailed(bool from_disk, absl::StatusCode code) {
+  load_failures_
+      .Add({{"source", from_disk ? "disk" : "host"},
+            {"code", absl::StatusCodeToString(code)}})
+      .Increment();
 }
 
 void ServerMetrics::RecordRequest(absl::string_view tenant,

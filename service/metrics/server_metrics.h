@@ -24,6 +24,7 @@
 // loraplex_adapter_cache_misses_total           | counter   | | |
 // loraplex_adapter_cache_evictions_total        | counter   | tier | |
 // loraplex_adapter_load_seconds                 | histogram | source | |
+// loraplex_adapter_load_failures_total          | counter   | source, code |
 // loraplex_adapters_resident                    | gauge     | tier | |
 // loraplex_adapters_registered                  | gauge     | | |
 // loraplex_kv_slots_in_use                      | gauge     | | |
@@ -78,6 +79,7 @@ class ServerMetrics final : public engine::EngineObserver {
   void OnAdapterLookup(CacheOutcome outcome) override;
   void OnAdapterLoaded(bool from_disk, absl::Duration duration) override;
   void OnAdapterEvicted(bool from_device) override;
+  void OnAdapterLoadFailed(bool from_disk, absl::StatusCode code) override;
 
   // One finished RPC (any outcome). An empty tenant counts as
   // kUnauthenticatedTenant.
@@ -121,6 +123,7 @@ class ServerMetrics final : public engine::EngineObserver {
   prometheus::Counter& host_evictions_;
   prometheus::Histogram& load_from_disk_;
   prometheus::Histogram& load_from_host_;
+  prometheus::Family<prometheus::Counter>& load_failures_;
 
   prometheus::Gauge& resident_device_;
   prometheus::Gauge& resident_host_;

@@ -214,6 +214,25 @@ TEST_F(ServerMetricsTest, CountsCacheOutcomesLoadsAndEvictions) {
                            "0.002")));
 }
 
+TEST_F(ServerMetricsTest, CountsAdapterLoadFailuresBySourceAndCode) {
+  metrics_->OnAdapterLoadFailed(/*from_disk=*/true,
+                                absl::StatusCode::kInvalidArgument);
+  metrics_->OnAdapterLoadFailed(/*from_disk=*/true,
+                                absl::StatusCode::kInvalidArgument);
+  metrics_->OnAdapterLoadFailed(/*from_disk=*/false,
+                                absl::StatusCode::kInternal);
+  const std::string text = Scrape(registry_);
+  EXPECT_NE(text.find("# HELP loraplex_adapter_load_failures_total "),
+            std::string::npos);
+  EXPECT_THAT(text,
+              HasSubstr(Line("loraplex_adapter_load_failures_total"
+                             "{code=\"INVALID_ARGUMENT\",source=\"disk\"}",
+                             "2")));
+  EXPECT_THAT(text, HasSubstr(Line("loraplex_adapter_load_failures_total"
+                                   "{code=\"INTERNAL\",source=\"host\"}",
+                                   "1")));
+}
+
 TEST_F(ServerMetricsTest, SetsGaugesFromEngineStats) {
   engine::EngineStats stats;
   stats.queued_requests = 5;
