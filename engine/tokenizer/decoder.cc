@@ -78,6 +78,9 @@ class ByteFallbackDecoder : public Decoder {
     flush();
     return out;
   }
+  bool MayChangeAfter(std::string_view last_token) const override {
+    return ByteToken(last_token).has_value();
+  }
 };
 
 class FuseDecoder : public Decoder {
@@ -187,6 +190,14 @@ class SequenceDecoder : public Decoder {
     for (const auto& step : steps_)
       tokens = step->DecodeChain(std::move(tokens));
     return tokens;
+  }
+  // Steps before a ByteFallback leave byte tokens as they are (no supported
+  // decoder produces or rewrites "<0x..>" text), so asking each is enough.
+  bool MayChangeAfter(std::string_view last_token) const override {
+    for (const auto& step : steps_) {
+      if (step->MayChangeAfter(last_token)) return true;
+    }
+    return false;
   }
 
  private:

@@ -23,6 +23,14 @@ class Decoder {
   // ByteFallback replace bytes that are not, as HF does).
   virtual std::vector<std::string> DecodeChain(
       std::vector<std::string> tokens) const = 0;
+  // Whether the text of a token list ending in `last_token` may still
+  // change when more tokens follow, beyond the U+FFFD that marks a
+  // character whose bytes have not all arrived: true for a byte token
+  // ("<0xE2>") under ByteFallback, which decodes a run of them as one and
+  // replaces every token of a run that is not valid UTF-8.
+  virtual bool MayChangeAfter(std::string_view last_token) const {
+    return false;
+  }
 };
 
 // Builds the decoder the JSON `config` describes; `path` names it in

@@ -184,6 +184,16 @@ std::string HfTokenizer::Decode(absl::Span<const int32_t> ids,
   return absl::StrJoin(decoder_->DecodeChain(std::move(tokens)), "");
 }
 
+bool HfTokenizer::DecodeMayChangeAfter(int32_t last_id) const {
+  if (decoder_ == nullptr) return false;
+  // The token text Decode hands the decoder for `last_id`.
+  if (const AddedToken* added = added_vocabulary_.FindById(last_id)) {
+    return decoder_->MayChangeAfter(added->content);
+  }
+  const std::string* token = model_->IdToToken(last_id);
+  return token != nullptr && decoder_->MayChangeAfter(*token);
+}
+
 bool HfTokenizer::IsSpecial(int32_t id) const {
   const AddedToken* added = added_vocabulary_.FindById(id);
   return added != nullptr && added->special;

@@ -46,6 +46,7 @@ class HfTokenizer : public Tokenizer {
       std::string_view text, bool add_special_tokens) const override;
   std::string Decode(absl::Span<const int32_t> ids,
                      bool skip_special_tokens) const override;
+  bool DecodeMayChangeAfter(int32_t last_id) const override;
 
   // One past the largest id of the model vocabulary and the added tokens.
   int32_t vocab_size() const override { return vocab_size_; }

@@ -7,7 +7,10 @@
 //   prefix_text = Decode(ids[prefix_offset_, read_offset_))
 //   new_text    = Decode(ids[prefix_offset_, end))
 // new_text minus prefix_text is final once new_text is longer and does not
-// end in U+FFFD (the mark of a character whose bytes have not all arrived).
+// end in U+FFFD (the mark of a character whose bytes have not all arrived),
+// and the last id is not one whose text later ids may still change
+// (Tokenizer::DecodeMayChangeAfter: a ByteFallback run, decoded as a whole,
+// ends only at a token that is not a byte token).
 // Then the window moves: prefix_offset_ = read_offset_, read_offset_ = end.
 // Every window starts where emitted text ended on a whole character, so
 // decoding from there is prefix-stable and the emitted pieces add up to
@@ -68,6 +71,7 @@ std::string IncrementalDetokenizer::TakeText(bool flush) {
   if (!flush) {
     if (new_text.size() <= prefix_text.size() ||
         utf8::EndsWithReplacementChar(new_text) ||
+        tokenizer_.DecodeMayChangeAfter(ids_.back()) ||
         !StartsWith(new_text, prefix_text)) {
       return std::string();
     }

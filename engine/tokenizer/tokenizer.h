@@ -42,6 +42,11 @@ class Tokenizer {
   // Ids outside the vocabulary decode to nothing.
   virtual std::string Decode(absl::Span<const int32_t> ids,
                              bool skip_special_tokens) const = 0;
+  // Whether Decode of ids ending in `last_id` may still change when more ids
+  // follow, other than by completing a character now shown as U+FFFD (a
+  // byte-fallback token of HF's ByteFallback decoder; see
+  // Decoder::MayChangeAfter). IncrementalDetokenizer holds text back then.
+  virtual bool DecodeMayChangeAfter(int32_t last_id) const { return false; }
 
   // One past the largest token id (model vocabulary and added tokens).
   virtual int32_t vocab_size() const = 0;

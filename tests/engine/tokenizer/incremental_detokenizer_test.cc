@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -74,6 +75,39 @@ TEST(IncrementalDetokenizerTest,
   EXPECT_EQ(tokenizer->Decode(cut, true), "a\uFFFD");
   EXPECT_THAT(StreamPieces(*tokenizer, cut, true),
               ElementsAre("a", "", "", "\uFFFD"));
+}
+
+// A Llama-2-style vocabulary: ids 0-255 are the byte-fallback tokens
+// "<0x00>".."<0xFF>", 256 is "a"; decoded by ByteFallback then Fuse.
+std::unique_ptr<Tokenizer> ByteFallbackTokenizer() {
+  std::vector<std::string> tokens;
+  for (int b = 0; b < 256; ++b)
+    tokens.push_back(absl::StrFormat("<0x%02X>", b));
+  tokens.emplace_back("a");
+  json config = BpeTokenizerJson(tokens);
+  config["model"]["byte_fallback"] = true;
+  config["decoder"] = {{"type", "Sequence"},
+                       {"decoders", json::array({{{"type", "ByteFallback"}},
+                                                 {{"type", "Fuse"}}})}};
+  return MustCreate(config);
+}
+
+TEST(IncrementalDetokenizerTest, ByteFallbackRunsStreamAsDecodeHasThem) {
+  // HF decodes a run of byte tokens as one: valid UTF-8 gives its text,
+  // anything else one U+FFFD per token. So "\x01h" must not be streamed
+  // before the run ends: 0xE2 0x49 0xD7 make all five tokens U+FFFD.
+  // (Found by fuzz/tokenizer_json; fuzz/regressions/tokenizer_json.)
+  std::unique_ptr<Tokenizer> tokenizer = ByteFallbackTokenizer();
+  ASSERT_NE(tokenizer, nullptr);
+  const std::vector<int32_t> invalid = {0x01, 0x68, 0xE2, 0x49, 0xD7};
+  const std::string replaced = tokenizer->Decode(invalid, false);
+  EXPECT_EQ(replaced, "\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD");
+  EXPECT_EQ(absl::StrJoin(StreamPieces(*tokenizer, invalid, false), ""),
+            replaced);
+  // A valid run comes out once a token that is not a byte token ends it.
+  const int32_t a = 256;
+  EXPECT_THAT(StreamPieces(*tokenizer, {0xE4, 0xBD, 0xA0, a, 0x68}, false),
+              ElementsAre("", "", "", "\u4f60a", "", "h"));
 }
 
 TEST(IncrementalDetokenizerTest, SpecialTokensSkippedOrShown) {
