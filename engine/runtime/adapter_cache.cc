@@ -336,7 +336,13 @@ void AdapterCache::Poll() {
     const absl::Time now = results.empty() ? absl::Time() : Now();
     for (LoadResult& result : results) {
       // A read in flight keeps its registration (Note [Adapter lifetime]).
-      Registration& registration = registrations_.at(result.generation);
+      auto it = registrations_.find(result.generation);
+      if (it == registrations_.end()) {  // Not expected; nothing to install.
+        result.adapter = absl::CancelledError("released during the load");
+        installed_ids.emplace_back();
+        continue;
+      }
+      Registration& registration = it->second;
       registration.disk_load = DiskLoad::kIdle;
       installed_ids.push_back(registration.id);
       if (result.adapter.ok()) {
@@ -422,7 +428,10 @@ void AdapterCache::LoaderMain() {
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
-      registrations_.at(job.generation).disk_load = DiskLoad::kReading;
+      // Jobs of dropped registrations are removed with them.
+      auto it = registrations_.find(job.generation);
+      if (it == registrations_.end()) continue;
+      it->second.disk_load = DiskLoad::kReading;
     }
     const absl::Time start = absl::Now();
     LoadResult result{job.generation, absl::UnknownError("unset"),

@@ -250,6 +250,8 @@ void EngineImpl::ReleaseResources(Sequence& seq) {
   if (seq.kv_slot >= 0) {
     kv_cache_->Release(seq.kv_slot);
     seq.kv_slot = -1;
+    // Published before the final event, so Stats() agrees with it.
+    stat_kv_in_use_ = kv_cache_->slots_in_use();
   }
   if (seq.lora_slot >= 0) {
     adapters_->Release(seq.lora_slot);

@@ -24,6 +24,7 @@ namespace {
 
 using ::loraplex::testing::CopyDirectory;
 using ::loraplex::testing::TempDir;
+using testing::Before;
 using testing::Collector;
 using testing::FindCase;
 using testing::FixtureAdapterDir;
@@ -177,9 +178,7 @@ TEST(LoadAdapterTest, AnswersResourceExhaustedAtOnceWhenEverySlotIsPinned) {
   absl::Notification answered;
   Collector a, b;
   auto callback = [&](Collector& collector, int bit) -> GenerationCallback {
-    GenerationCallback collect = collector.Callback();
-    return [&, collect, bit](const GenerationEvent& event) {
-      collect(event);
+    return Before(collector, [&, bit](const GenerationEvent& event) {
       bool ask = false;
       {
         absl::MutexLock lock(&mu);
@@ -193,7 +192,7 @@ TEST(LoadAdapterTest, AnswersResourceExhaustedAtOnceWhenEverySlotIsPinned) {
         pins_ended_first = a.finished() || b.finished();
         answered.Notify();
       });
-    };
+    });
   };
   GenerationRequest r1 = GreedyRequest(FindCase(cases, "qv-r8", 1));
   GenerationRequest r2 = GreedyRequest(FindCase(cases, "all-r16", 1));
@@ -264,21 +263,20 @@ TEST(UnregisterAdapterTest, RequestsSubmittedBeforeItFinishWithTheirVersion) {
     collectors.push_back(std::make_unique<Collector>());
   }
   for (int i = 0; i < kRequests; ++i) {
-    GenerationCallback collect = collectors[i]->Callback();
     // The first token of any request (2 running, 6 queued) deletes the
     // adapter, from the loop thread.
-    GenerationCallback callback = [&, collect](const GenerationEvent& event) {
-      collect(event);
-      {
-        absl::MutexLock lock(&mu);
-        if (unregistered) return;
-        unregistered = true;
-      }
-      const absl::Status status =
-          engine->UnregisterAdapter("qv-r8", on_released);
-      absl::MutexLock lock(&mu);
-      unregister_status = status;
-    };
+    GenerationCallback callback =
+        Before(*collectors[i], [&](const GenerationEvent&) {
+          {
+            absl::MutexLock lock(&mu);
+            if (unregistered) return;
+            unregistered = true;
+          }
+          const absl::Status status =
+              engine->UnregisterAdapter("qv-r8", on_released);
+          absl::MutexLock lock(&mu);
+          unregister_status = status;
+        });
     ASSERT_TRUE(
         engine->Submit(GreedyRequest(*request_cases[i]), callback).ok());
   }

@@ -26,6 +26,7 @@ using ::loraplex::testing::CopyDirectory;
 using ::loraplex::testing::ReadFile;
 using ::loraplex::testing::TempDir;
 using ::loraplex::testing::WriteFile;
+using testing::Before;
 using testing::Collector;
 using testing::FindCase;
 using testing::FixtureAdapterDir;
@@ -38,6 +39,7 @@ using testing::LoadFixtureCases;
 using testing::MaxAbsDiff;
 using testing::RecordingHooks;
 using testing::RegisterFixtureAdapters;
+using testing::WithFirstEvent;
 
 constexpr char kModel[] = "llama-gqa";
 constexpr float kLogitTolerance = 1e-4f;
@@ -152,31 +154,25 @@ TEST_F(PoisonedAdapterTest, ACleanRequestInTheSlotItLeftMatchesTheReference) {
   keeper_request.stopping.max_new_tokens = 100;
   Collector keeper, bad, clean;
   absl::Mutex mu;
-  bool bad_submitted = false;
-  absl::Status bad_submit, clean_submit;
-  GenerationCallback collect_keeper = keeper.Callback();
-  GenerationCallback collect_bad = bad.Callback();
-  auto on_bad = [&](const GenerationEvent& event) {
-    collect_bad(event);
+  absl::Status bad_submit = absl::UnknownError("not submitted");
+  absl::Status clean_submit = absl::UnknownError("not submitted");
+  GenerationCallback on_bad = Before(bad, [&](const GenerationEvent& event) {
     if (!event.finished) return;
     const absl::Status s =
         engine_->Submit(GreedyRequest(clean_case), clean.Callback()).status();
     absl::MutexLock lock(&mu);
     clean_submit = s;
-  };
-  auto on_keeper = [&](const GenerationEvent& event) {
-    collect_keeper(event);
-    {
-      absl::MutexLock lock(&mu);
-      if (bad_submitted) return;
-      bad_submitted = true;
-    }
-    const absl::Status s =
-        engine_->Submit(PoisonedRequest(FindCase(cases_, "all-r16", 7)), on_bad)
-            .status();
-    absl::MutexLock lock(&mu);
-    bad_submit = s;
-  };
+  });
+  GenerationCallback on_keeper =
+      WithFirstEvent(keeper, [&](const GenerationEvent&) {
+        const absl::Status s =
+            engine_
+                ->Submit(PoisonedRequest(FindCase(cases_, "all-r16", 7)),
+                         on_bad)
+                .status();
+        absl::MutexLock lock(&mu);
+        bad_submit = s;
+      });
   const auto keeper_id = engine_->Submit(keeper_request, on_keeper);
   ASSERT_TRUE(keeper_id.ok());
   bad.Wait();
@@ -256,16 +252,12 @@ TEST_F(LoopFaultTest, AnErrorEscapingAnIterationFailsTheRunningRequestsOnly) {
   GenerationRequest long_request = GreedyRequest(c);
   long_request.stopping.max_new_tokens = 100;
   Collector running, queued, next;
-  GenerationCallback collect = running.Callback();
-  bool armed = false;  // Touched on the loop thread only.
   // The first token arms a fault for the next iteration (set on the loop
   // thread, so `running` is certainly still running then).
-  auto on_running = [&](const GenerationEvent& event) {
-    collect(event);
-    if (armed) return;
-    armed = true;
-    hooks_.FailNext(EngineHookPoint::kLoopIteration);
-  };
+  GenerationCallback on_running =
+      WithFirstEvent(running, [this](const GenerationEvent&) {
+        hooks_.FailNext(EngineHookPoint::kLoopIteration);
+      });
   ASSERT_TRUE(engine_->Submit(long_request, on_running).ok());
   ASSERT_TRUE(engine_->Submit(GreedyRequest(c), queued.Callback()).ok());
   running.Wait();
@@ -332,27 +324,25 @@ TEST(AdmissionTest, AFullQueueRefusesARequestBeforeTokenizingIt) {
   std::vector<std::unique_ptr<Collector>> accepted;
   absl::Notification submitted;
   Collector blocker_collector;
-  GenerationCallback collect = blocker_collector.Callback();
   // While the blocker runs (its first token, on the loop thread, so nothing
   // is admitted meanwhile): tenant a queues one request (its share), then
   // text prompts from a (share full), b (fits) and c (queue full).
-  auto on_blocker = [&](const GenerationEvent& event) {
-    collect(event);
-    if (submitted.HasBeenNotified()) return;
-    auto submit = [&](const GenerationRequest& r) {
-      accepted.push_back(std::make_unique<Collector>());
-      const absl::Status status =
-          engine->Submit(r, accepted.back()->Callback()).status();
-      if (!status.ok()) accepted.pop_back();
-      outcomes.push_back(
-          {status, hooks.reached(EngineHookPoint::kTokenizePrompt)});
-    };
-    submit(queued);
-    submit(text_request("a"));
-    submit(text_request("b"));
-    submit(text_request("c"));
-    submitted.Notify();
-  };
+  auto on_blocker =
+      WithFirstEvent(blocker_collector, [&](const GenerationEvent&) {
+        auto submit = [&](const GenerationRequest& r) {
+          accepted.push_back(std::make_unique<Collector>());
+          const absl::Status status =
+              engine->Submit(r, accepted.back()->Callback()).status();
+          if (!status.ok()) accepted.pop_back();
+          outcomes.push_back(
+              {status, hooks.reached(EngineHookPoint::kTokenizePrompt)});
+        };
+        submit(queued);
+        submit(text_request("a"));
+        submit(text_request("b"));
+        submit(text_request("c"));
+        submitted.Notify();
+      });
   const auto blocker_id = engine->Submit(blocker, on_blocker);
   ASSERT_TRUE(blocker_id.ok());
   submitted.WaitForNotification();

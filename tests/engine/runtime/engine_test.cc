@@ -4,8 +4,8 @@
 #include "engine/engine.h"
 
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,17 +20,18 @@
 namespace loraplex::engine {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Collector;
 using testing::FixtureAdapterDir;
 using testing::FixtureCase;
 using testing::FixtureModelDir;
 using testing::FixtureOptions;
 using testing::GreedyRequest;
+using ::testing::HasSubstr;
 using testing::LoadFixtureCases;
 using testing::MakeEngine;
 using testing::MaxAbsDiff;
 using testing::RegisterFixtureAdapters;
+using testing::WithFirstEvent;
 
 class EngineFixtureTest : public ::testing::TestWithParam<std::string> {};
 
@@ -41,14 +42,17 @@ TEST_P(EngineFixtureTest, ConcurrentMixedAdaptersMatchReference) {
   std::vector<std::unique_ptr<Collector>> collectors;
   for (const FixtureCase& c : cases) {
     collectors.push_back(std::make_unique<Collector>());
-    ASSERT_TRUE(engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+    ASSERT_TRUE(
+        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
   }
   for (size_t i = 0; i < cases.size(); ++i) {
     collectors[i]->Wait();
     EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
-    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits), 1e-4)
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
+              1e-4)
         << "case " << i;
-    EXPECT_EQ(collectors[i]->final_event().finish_reason, FinishReason::kLength);
+    EXPECT_EQ(collectors[i]->final_event().finish_reason,
+              FinishReason::kLength);
     EXPECT_EQ(collectors[i]->num_finished_events(), 1);
   }
 }
@@ -77,12 +81,14 @@ TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
   std::vector<std::unique_ptr<Collector>> collectors;
   for (const FixtureCase& c : cases) {
     collectors.push_back(std::make_unique<Collector>());
-    ASSERT_TRUE(engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+    ASSERT_TRUE(
+        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
   }
   for (size_t i = 0; i < cases.size(); ++i) {
     collectors[i]->Wait();
     EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
-    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits), 1e-4);
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
+              1e-4);
   }
   const EngineStats stats = engine->Stats();
   EXPECT_LE(stats.resident_adapters_device, 1);
@@ -119,8 +125,8 @@ TEST_F(EngineTest, StopsAtEosUnlessIgnored) {
   Collector collector;
   ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
   collector.Wait();
-  EXPECT_EQ(collector.tokens(),
-            std::vector<int32_t>(c.greedy_ids.begin(), c.greedy_ids.begin() + 3));
+  EXPECT_EQ(collector.tokens(), std::vector<int32_t>(c.greedy_ids.begin(),
+                                                     c.greedy_ids.begin() + 3));
   EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kEos);
   EXPECT_EQ(collector.final_event().usage.completion_tokens, 3);
   EXPECT_EQ(collector.final_event().usage.prompt_tokens, 7);
@@ -133,9 +139,10 @@ TEST_F(EngineTest, StopTokenIdsEndGeneration) {
   Collector collector;
   ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
   collector.Wait();
-  const auto first = std::find(c.greedy_ids.begin(), c.greedy_ids.end(),
-                               c.greedy_ids[4]);
-  EXPECT_EQ(collector.tokens(), std::vector<int32_t>(c.greedy_ids.begin(), first + 1));
+  const auto first =
+      std::find(c.greedy_ids.begin(), c.greedy_ids.end(), c.greedy_ids[4]);
+  EXPECT_EQ(collector.tokens(),
+            std::vector<int32_t>(c.greedy_ids.begin(), first + 1));
   EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kStop);
 }
 
@@ -165,7 +172,8 @@ TEST_F(EngineTest, KvCapacityEndsGenerationWithLength) {
 TEST_F(EngineTest, RejectsBadRequests) {
   GenerationRequest base = GreedyRequest(Case("", 7));
   auto submit = [&](GenerationRequest r) {
-    return engine_->Submit(std::move(r), [](const GenerationEvent&) {}).status();
+    return engine_->Submit(std::move(r), [](const GenerationEvent&) {})
+        .status();
   };
   GenerationRequest r = base;
   r.adapter_id = "nope";
@@ -204,17 +212,18 @@ TEST_F(EngineTest, CancelEndsARunningRequest) {
   GenerationRequest r = GreedyRequest(Case("qv-r8", 7));
   r.stopping.max_new_tokens = 110;
   Collector collector;
-  auto id = engine_->Submit(r, collector.Callback());
+  // Cancelled at its first token, from the loop thread: certainly running.
+  auto id = engine_->Submit(
+      r, WithFirstEvent(collector, [this](const GenerationEvent& event) {
+        engine_->Cancel(event.request_id);
+      }));
   ASSERT_TRUE(id.ok());
-  while (!collector.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
-  engine_->Cancel(*id);
   collector.Wait();
   EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kCancelled);
   EXPECT_LT(collector.tokens().size(), 110u);
   engine_->Cancel(*id);  // Finished ids are ignored.
   engine_->Cancel(987654);
-  // Its KV slot and adapter pin are free again.
-  absl::SleepFor(absl::Milliseconds(50));
+  // Its KV slot is free again by the time its last event is delivered.
   EXPECT_EQ(engine_->Stats().kv_slots_in_use, 0);
 }
 
@@ -225,16 +234,36 @@ TEST_F(EngineTest, QueueLimitGivesResourceExhausted) {
   auto engine = MakeEngine(options);
   GenerationRequest long_request = GreedyRequest(Case("", 1));
   long_request.stopping.max_new_tokens = 120;
-  Collector running;
-  ASSERT_TRUE(engine->Submit(long_request, running.Callback()).ok());
-  while (!running.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
-  // The only KV slot is taken, so these two wait in the queue.
-  Collector a, b;
-  ASSERT_TRUE(engine->Submit(GreedyRequest(Case("", 7)), a.Callback()).ok());
-  ASSERT_TRUE(engine->Submit(GreedyRequest(Case("", 7)), b.Callback()).ok());
-  auto third = engine->Submit(GreedyRequest(Case("", 7)), [](const GenerationEvent&) {});
-  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(third.status().message(), HasSubstr("retry"));
+  Collector running, a, b;
+  std::vector<absl::Status> statuses;  // Written by the loop thread.
+  absl::Notification submitted;
+  // While `running` holds the only KV slot (its first token, on the loop
+  // thread), two requests queue and a third finds the queue full.
+  ASSERT_TRUE(
+      engine
+          ->Submit(
+              long_request,
+              WithFirstEvent(running,
+                             [&](const GenerationEvent&) {
+                               auto submit = [&](GenerationCallback callback) {
+                                 statuses.push_back(
+                                     engine
+                                         ->Submit(GreedyRequest(Case("", 7)),
+                                                  std::move(callback))
+                                         .status());
+                               };
+                               submit(a.Callback());
+                               submit(b.Callback());
+                               submit([](const GenerationEvent&) {});
+                               submitted.Notify();
+                             }))
+          .ok());
+  submitted.WaitForNotification();
+  ASSERT_EQ(statuses.size(), 3u);
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  EXPECT_EQ(statuses[2].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(statuses[2].message(), HasSubstr("retry"));
   running.Wait();
   a.Wait();
   b.Wait();
@@ -247,28 +276,34 @@ TEST_F(EngineTest, TenantsAreAdmittedRoundRobin) {
   auto engine = MakeEngine(options);
   absl::Mutex mu;
   std::vector<std::string> finish_order;
-  std::vector<std::unique_ptr<Collector>> collectors;
   GenerationRequest blocker = GreedyRequest(Case("", 1));
   blocker.stopping.max_new_tokens = 40;
   blocker.tenant = "a";
-  Collector first;
-  ASSERT_TRUE(engine->Submit(blocker, first.Callback()).ok());
-  while (!first.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
   auto submit = [&](const std::string& tenant) {
     GenerationRequest r = GreedyRequest(Case("", 7));
     r.stopping.max_new_tokens = 2;
     r.tenant = tenant;
-    ASSERT_TRUE(engine
-                    ->Submit(r,
-                             [&mu, &finish_order, tenant](const GenerationEvent& e) {
-                               if (!e.finished) return;
-                               absl::MutexLock lock(&mu);
-                               finish_order.push_back(tenant);
-                             })
-                    .ok());
+    EXPECT_TRUE(
+        engine
+            ->Submit(r,
+                     [&mu, &finish_order, tenant](const GenerationEvent& e) {
+                       if (!e.finished) return;
+                       absl::MutexLock lock(&mu);
+                       finish_order.push_back(tenant);
+                     })
+            .ok());
   };
-  for (int i = 0; i < 4; ++i) submit("a");
-  submit("b");
+  // a's burst, then b, all queued behind the blocker (submitted at its
+  // first token, on the loop thread).
+  Collector first;
+  ASSERT_TRUE(engine
+                  ->Submit(blocker, WithFirstEvent(first,
+                                                   [&](const GenerationEvent&) {
+                                                     for (int i = 0; i < 4; ++i)
+                                                       submit("a");
+                                                     submit("b");
+                                                   }))
+                  .ok());
   first.Wait();
   engine->Shutdown(absl::Seconds(30));
   absl::MutexLock lock(&mu);
@@ -313,18 +348,29 @@ TEST_F(EngineTest, UnregisterLetsRunningRequestsFinish) {
   const FixtureCase& c = Case("attn-r4-rslora", 23);
   GenerationRequest r = GreedyRequest(c);
   Collector collector;
-  ASSERT_TRUE(engine_->Submit(r, collector.Callback()).ok());
-  while (!collector.HasEvents()) absl::SleepFor(absl::Milliseconds(1));
-  ASSERT_TRUE(engine_->UnregisterAdapter("attn-r4-rslora").ok());
+  absl::Status unregistered = absl::UnknownError("not called");
+  // Unregistered at its first token, from the loop thread: still running.
+  ASSERT_TRUE(engine_
+                  ->Submit(r, WithFirstEvent(collector,
+                                             [&](const GenerationEvent&) {
+                                               unregistered =
+                                                   engine_->UnregisterAdapter(
+                                                       "attn-r4-rslora");
+                                             }))
+                  .ok());
   collector.Wait();
+  ASSERT_TRUE(unregistered.ok()) << unregistered;
   EXPECT_EQ(collector.tokens(), c.greedy_ids);
   EXPECT_EQ(engine_->Submit(r, [](const GenerationEvent&) {}).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(engine_->UnregisterAdapter("attn-r4-rslora").code(),
             absl::StatusCode::kNotFound);
   // The id can be registered again (a new upload under the same name).
-  ASSERT_TRUE(engine_->RegisterAdapter(
-      "attn-r4-rslora", FixtureAdapterDir("llama-gqa", "attn-r4-rslora")).ok());
+  ASSERT_TRUE(
+      engine_
+          ->RegisterAdapter("attn-r4-rslora",
+                            FixtureAdapterDir("llama-gqa", "attn-r4-rslora"))
+          .ok());
   Collector again;
   ASSERT_TRUE(engine_->Submit(r, again.Callback()).ok());
   again.Wait();
@@ -340,27 +386,38 @@ TEST_F(EngineTest, LoadAndEvictAdapter) {
   EXPECT_EQ(engine_->Stats().resident_adapters_device, 1);
   ASSERT_TRUE(engine_->EvictAdapter("qv-r8").ok());
   EXPECT_EQ(engine_->Stats().resident_adapters_device, 0);
-  EXPECT_EQ(engine_->LoadAdapter("missing").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->LoadAdapter("missing").code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(EngineTest, InvalidAdapterFailsItsRequestsOnly) {
   // A Qwen2 adapter does not fit the Llama fixture's shapes.
-  ASSERT_TRUE(engine_->RegisterAdapter("wrong", FixtureAdapterDir("qwen2-bias", "all-r8")).ok());
+  ASSERT_TRUE(
+      engine_
+          ->RegisterAdapter("wrong", FixtureAdapterDir("qwen2-bias", "all-r8"))
+          .ok());
   absl::Status load = engine_->LoadAdapter("wrong");
   EXPECT_EQ(load.code(), absl::StatusCode::kInvalidArgument) << load;
   GenerationRequest bad = GreedyRequest(Case("", 7));
   bad.adapter_id = "wrong";
   Collector bad_collector, good_collector;
   ASSERT_TRUE(engine_->Submit(bad, bad_collector.Callback()).ok());
-  ASSERT_TRUE(engine_->Submit(GreedyRequest(Case("qv-r8", 7)), good_collector.Callback()).ok());
+  ASSERT_TRUE(
+      engine_
+          ->Submit(GreedyRequest(Case("qv-r8", 7)), good_collector.Callback())
+          .ok());
   bad_collector.Wait();
   good_collector.Wait();
   EXPECT_EQ(bad_collector.final_event().finish_reason, FinishReason::kError);
-  EXPECT_EQ(bad_collector.final_event().error.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(good_collector.tokens(), Case("qv-r8", 7).greedy_ids);
-  EXPECT_EQ(engine_->ValidateAdapter(FixtureAdapterDir("qwen2-bias", "all-r8")).status().code(),
+  EXPECT_EQ(bad_collector.final_event().error.code(),
             absl::StatusCode::kInvalidArgument);
-  auto summary = engine_->ValidateAdapter(FixtureAdapterDir("llama-gqa", "all-r16"));
+  EXPECT_EQ(good_collector.tokens(), Case("qv-r8", 7).greedy_ids);
+  EXPECT_EQ(engine_->ValidateAdapter(FixtureAdapterDir("qwen2-bias", "all-r8"))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  auto summary =
+      engine_->ValidateAdapter(FixtureAdapterDir("llama-gqa", "all-r16"));
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->max_rank, 16);
 }
@@ -389,7 +446,8 @@ TEST_F(EngineTest, ShutdownWithGraceLetsWorkFinish) {
 TEST(EngineCreateTest, ReportsBadOptionsAndModels) {
   EngineOptions options = FixtureOptions("llama-gqa");
   options.device = "tpu";
-  EXPECT_THAT(Engine::Create(options).status().message(), HasSubstr("unknown device"));
+  EXPECT_THAT(Engine::Create(options).status().message(),
+              HasSubstr("unknown device"));
   options = FixtureOptions("llama-gqa");
   options.dtype = "float16";
   options.device = "cpu";
@@ -400,10 +458,12 @@ TEST(EngineCreateTest, ReportsBadOptionsAndModels) {
               HasSubstr("max_position_embeddings"));
   options = FixtureOptions("llama-gqa");
   options.max_batch_size = 0;
-  EXPECT_EQ(Engine::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Engine::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
   options = FixtureOptions("llama-gqa");
   options.model_dir = "/nonexistent";
-  EXPECT_EQ(Engine::Create(options).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Engine::Create(options).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(EngineCreateTest, Bfloat16RunsAndStaysCloseToFloat32) {
@@ -414,7 +474,8 @@ TEST(EngineCreateTest, Bfloat16RunsAndStaysCloseToFloat32) {
   EXPECT_EQ(engine->model_info().dtype, "bfloat16");
   const auto cases = LoadFixtureCases("llama-gqa");
   Collector collector;
-  ASSERT_TRUE(engine->Submit(GreedyRequest(cases[1]), collector.Callback()).ok());
+  ASSERT_TRUE(
+      engine->Submit(GreedyRequest(cases[1]), collector.Callback()).ok());
   collector.Wait();
   EXPECT_LT(MaxAbsDiff(collector.last_logits(), cases[1].last_logits), 0.1);
 }

@@ -4,6 +4,7 @@
 #ifndef LORAPLEX_TESTS_ENGINE_RUNTIME_ENGINE_TEST_UTIL_H_
 #define LORAPLEX_TESTS_ENGINE_RUNTIME_ENGINE_TEST_UTIL_H_
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -20,17 +21,19 @@ namespace loraplex::engine::testing {
 // Collects one request's events; thread-safe.
 class Collector {
  public:
+  // After the final event's Notify the callback touches nothing of the
+  // collector: the test may destroy it as soon as Wait() returns.
   GenerationCallback Callback() {
     return [this](const GenerationEvent& e) {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(e);
-      tokens_.insert(tokens_.end(), e.token_ids.begin(), e.token_ids.end());
-      text_ += e.text;
-      if (!e.last_logits.empty()) last_logits_ = e.last_logits;
-      if (e.finished) {
-        final_ = e;
-        done_.Notify();
+      {
+        absl::MutexLock lock(&mu_);
+        events_.push_back(e);
+        tokens_.insert(tokens_.end(), e.token_ids.begin(), e.token_ids.end());
+        text_ += e.text;
+        if (!e.last_logits.empty()) last_logits_ = e.last_logits;
+        if (e.finished) final_ = e;
       }
+      if (e.finished) done_.Notify();
     };
   }
   void Wait() { done_.WaitForNotification(); }
@@ -70,6 +73,33 @@ class Collector {
   GenerationEvent final_ ABSL_GUARDED_BY(mu_);
   absl::Notification done_;
 };
+
+// `collector`'s callback, preceded on every event by `before(event)`. The
+// collector is fed last, so once a test has seen the final event the engine
+// no longer runs test code that may touch the test's (dying) locals.
+inline GenerationCallback Before(
+    Collector& collector, std::function<void(const GenerationEvent&)> before) {
+  return [collect = collector.Callback(),
+          before = std::move(before)](const GenerationEvent& event) {
+    before(event);
+    collect(event);
+  };
+}
+
+// `collector`'s callback, preceded at the request's first event by
+// `on_first_event`, on the engine loop thread: while it runs, the engine
+// admits and steps nothing, so tests act at an exact point of a generation.
+inline GenerationCallback WithFirstEvent(
+    Collector& collector,
+    std::function<void(const GenerationEvent&)> on_first_event) {
+  auto fired = std::make_shared<bool>(false);  // Loop thread only.
+  return Before(collector, [on_first_event = std::move(on_first_event),
+                            fired](const GenerationEvent& event) {
+    if (*fired) return;
+    *fired = true;
+    on_first_event(event);
+  });
+}
 
 inline EngineOptions FixtureOptions(const std::string& model) {
   EngineOptions options;
