@@ -20,6 +20,9 @@ build_pkgs=(
   libopenblas0-openmp
   # Tests: health checks, metric scrapes, config checks.
   curl python3 python3-yaml prometheus
+  # The sanitizer pass and fuzzing (scripts/fuzz.sh): clang, and its ASan,
+  # UBSan and libFuzzer runtimes (only recommended by clang-14, so named).
+  clang libclang-rt-14-dev
 )
 runtime_pkgs=(
   libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623 libre2-9
