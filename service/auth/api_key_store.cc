@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -26,10 +27,45 @@ bool IsKeyChar(char c) { return c > ' ' && c < 0x7f; }
 }  // namespace
 
 std::unique_ptr<ApiKeyStore> ApiKeyStore::Open() {
-  return std::unique_ptr<ApiKeyStore>(new ApiKeyStore(/*open=*/true, {}));
+  return std::unique_ptr<ApiKeyStore>(
+      new ApiKeyStore(/*open=*/true, /*path=*/"", {}));
 }
 
 absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::LoadFile(
+    const std::string& path) {
+  ASSIGN_OR_RETURN(Entries entries, ReadEntries(path));
+  return std::unique_ptr<ApiKeyStore>(
+      new ApiKeyStore(/*open=*/false, path, std::move(entries)));
+}
+
+absl::Status ApiKeyStore::Reload() {
+  if (path_.empty()) {
+    return absl::FailedPreconditionError(
+        open_ ? "the server runs open (no API key file): nothing to reload"
+              : "these keys do not come from a file");
+  }
+  absl::MutexLock reload_lock(&reload_mu_);
+  ASSIGN_OR_RETURN(Entries entries, ReadEntries(path_));
+  auto replacement = std::make_shared<const Entries>(std::move(entries));
+  absl::MutexLock lock(&mu_);
+  entries_ = std::move(replacement);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const ApiKeyStore::Entries> ApiKeyStore::entries() const {
+  absl::MutexLock lock(&mu_);
+  return entries_;
+}
+
+size_t ApiKeyStore::num_keys() const { return entries()->size(); }
+
+size_t ApiKeyStore::num_tenants() const {
+  std::set<std::string> tenants;
+  for (const Entry& entry : *entries()) tenants.insert(entry.principal.tenant);
+  return tenants.size();
+}
+
+absl::StatusOr<ApiKeyStore::Entries> ApiKeyStore::ReadEntries(
     const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
@@ -43,12 +79,19 @@ absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::LoadFile(
     return absl::DataLossError(
         absl::StrCat("error reading API key file ", path));
   }
-  return Parse(text.str(), path);
+  return ParseEntries(text.str(), path);
 }
 
 absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Parse(
     absl::string_view text, absl::string_view source) {
-  std::vector<Entry> entries;
+  ASSIGN_OR_RETURN(Entries entries, ParseEntries(text, source));
+  return std::unique_ptr<ApiKeyStore>(
+      new ApiKeyStore(/*open=*/false, /*path=*/"", std::move(entries)));
+}
+
+absl::StatusOr<ApiKeyStore::Entries> ApiKeyStore::ParseEntries(
+    absl::string_view text, absl::string_view source) {
+  Entries entries;
   std::vector<int> entry_lines;  // Parallel to entries, for duplicates.
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -100,8 +143,7 @@ absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Parse(
                      "<sha256-hex>\"); without a key file the "
                      "server runs open"));
   }
-  return std::unique_ptr<ApiKeyStore>(
-      new ApiKeyStore(/*open=*/false, std::move(entries)));
+  return entries;
 }
 
 absl::StatusOr<Principal> ApiKeyStore::Lookup(absl::string_view api_key) const {
@@ -109,10 +151,11 @@ absl::StatusOr<Principal> ApiKeyStore::Lookup(absl::string_view api_key) const {
     return Principal{std::string(kDefaultTenant), Role::kTenant};
   }
   const Sha256Digest hash = Sha256Of(api_key);
+  const std::shared_ptr<const Entries> keys = entries();
   // Compare with every entry, without stopping at a match, so the time taken
   // does not tell which entry (if any) matched.
   const Entry* match = nullptr;
-  for (const Entry& entry : entries_) {
+  for (const Entry& entry : *keys) {
     if (DigestsEqual(entry.key_hash, hash)) {
       match = &entry;
     }

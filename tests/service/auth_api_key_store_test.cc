@@ -1,7 +1,9 @@
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -11,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "service/auth/api_key_store.h"
 #include "service/auth/sha256.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::service {
 namespace {
@@ -158,7 +161,7 @@ TEST(ApiKeyStoreTest, AFileWithoutKeysIsAnError) {
 }
 
 TEST(ApiKeyStoreTest, LoadsAKeyFile) {
-  const std::string path = testing::TempDir() + "/auth_keys_test.txt";
+  const std::string path = ::testing::TempDir() + "/auth_keys_test.txt";
   {
     std::ofstream file(path);
     file << KeyFile();
@@ -171,11 +174,106 @@ TEST(ApiKeyStoreTest, LoadsAKeyFile) {
 }
 
 TEST(ApiKeyStoreTest, MissingKeyFileIsNotFound) {
-  const std::string path = testing::TempDir() + "/no_such_keys_file.txt";
+  const std::string path = ::testing::TempDir() + "/no_such_keys_file.txt";
   absl::StatusOr<std::unique_ptr<ApiKeyStore>> store =
       ApiKeyStore::LoadFile(path);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(store.status().message(), HasSubstr(path));
+}
+
+// Writes `text` to `path` the way the docs ask: a new file renamed over it.
+void ReplaceFile(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  {
+    std::ofstream file(temporary, std::ios::trunc);
+    file << text;
+  }
+  ASSERT_EQ(std::rename(temporary.c_str(), path.c_str()), 0);
+}
+
+TEST(ApiKeyStoreReloadTest, ARemovedKeyStopsWorkingAndANewOneStarts) {
+  loraplex::testing::TempDir dir;
+  const std::string path = dir.Join("keys");
+  ReplaceFile(path, KeyFile());
+  absl::StatusOr<std::unique_ptr<ApiKeyStore>> store =
+      ApiKeyStore::LoadFile(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->num_tenants(), 2u);
+
+  // acme's first key is revoked, globex is added.
+  ReplaceFile(path,
+              absl::StrCat("acme tenant ", Sha256Hex(kAcmeRotatedKey),
+                           "\nglobex tenant ", Sha256Hex("lpx_globex"), "\n"));
+  ASSERT_TRUE((*store)->Reload().ok());
+  EXPECT_EQ((*store)->Lookup(kAcmeKey).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ((*store)->Lookup(kOpsKey).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(*(*store)->Lookup(kAcmeRotatedKey),
+            (Principal{"acme", Role::kTenant}));
+  EXPECT_EQ(*(*store)->Lookup("lpx_globex"),
+            (Principal{"globex", Role::kTenant}));
+  EXPECT_EQ((*store)->num_keys(), 2u);
+}
+
+TEST(ApiKeyStoreReloadTest, ABadOrMissingFileKeepsTheKeysInForce) {
+  loraplex::testing::TempDir dir;
+  const std::string path = dir.Join("keys");
+  ReplaceFile(path, KeyFile());
+  absl::StatusOr<std::unique_ptr<ApiKeyStore>> store =
+      ApiKeyStore::LoadFile(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const char* bad : {"acme tenant not-a-hash\n", "", "# no keys\n"}) {
+    ReplaceFile(path, bad);
+    const absl::Status reloaded = (*store)->Reload();
+    EXPECT_EQ(reloaded.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(*(*store)->Lookup(kAcmeKey), (Principal{"acme", Role::kTenant}));
+    EXPECT_EQ((*store)->num_keys(), 3u);
+  }
+  ASSERT_EQ(std::remove(path.c_str()), 0);
+  EXPECT_EQ((*store)->Reload().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*(*store)->Lookup(kOpsKey), (Principal{"ops", Role::kAdmin}));
+}
+
+TEST(ApiKeyStoreReloadTest, OnlyAStoreReadFromAFileReloads) {
+  EXPECT_EQ(ApiKeyStore::Open()->Reload().code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::unique_ptr<ApiKeyStore> parsed = ParseOrDie(KeyFile());
+  ASSERT_NE(parsed, nullptr);
+  EXPECT_EQ(parsed->Reload().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(parsed->num_keys(), 3u);
+}
+
+// Lookups on other threads see the old key set or the new one, never a
+// mix or a dangling one (run under ThreadSanitizer in CI).
+TEST(ApiKeyStoreReloadTest, LookupsRaceReloadsSafely) {
+  loraplex::testing::TempDir dir;
+  const std::string path = dir.Join("keys");
+  const std::string with_ops = KeyFile();
+  const std::string without_ops =
+      absl::StrCat("acme tenant ", Sha256Hex(kAcmeKey), "\n");
+  ReplaceFile(path, with_ops);
+  absl::StatusOr<std::unique_ptr<ApiKeyStore>> store =
+      ApiKeyStore::LoadFile(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) {
+    readers.emplace_back([&] {
+      while (!done) {
+        EXPECT_EQ(*(*store)->Lookup(kAcmeKey),
+                  (Principal{"acme", Role::kTenant}));
+        const absl::StatusOr<Principal> ops = (*store)->Lookup(kOpsKey);
+        if (ops.ok()) EXPECT_EQ(*ops, (Principal{"ops", Role::kAdmin}));
+      }
+    });
+  }
+  for (int round = 0; round < 50; ++round) {
+    ReplaceFile(path, round % 2 == 0 ? without_ops : with_ops);
+    ASSERT_TRUE((*store)->Reload().ok());
+  }
+  done = true;
+  for (std::thread& reader : readers) reader.join();
 }
 
 TEST(ApiKeyToolsTest, GeneratedKeysAreRandomAndWellFormed) {

@@ -22,23 +22,6 @@ const std::string kFixtureDir =
 
 }  // namespace
 
-TempDir::TempDir() {
-  std::string base = ::testing::TempDir();
-  while (base.size() > 1 && base.back() == '/') {
-    base.pop_back();
-  }
-  std::string pattern = base + "/registry_test_XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed for " << pattern;
-  }
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code error;
-  std::filesystem::remove_all(path_, error);
-}
-
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   EXPECT_TRUE(file.good()) << "cannot read " << path;

@@ -12,22 +12,12 @@
 #include "absl/status/statusor.h"
 #include "service/registry/adapter_registry.h"
 #include "service/registry/filesystem_adapter_registry.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::service::testing_util {
 
-// A fresh directory under the test's temporary directory, removed with
-// everything in it when the object goes away.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// The one temporary-directory helper (tests/support/temp_dir.h).
+using TempDir = ::loraplex::testing::TempDir;
 
 // The bytes of one fixture adapter (tests/data/fixtures/hf-dev/llama-gqa/
 // adapters/<name>): "qv-r8", "all-r16" or "attn-r4-rslora".

@@ -18,36 +18,11 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace loraplex::testing {
 
-// A fresh directory, removed with its contents when the object dies.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr ? base : "/tmp") + "/loraplex_test_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string Join(std::string_view name) const {
-    return path_ + "/" + std::string(name);
-  }
-
- private:
-  std::string path_;
-};
+// TempDir: tests/support/temp_dir.h (the one temporary-directory helper).
 
 inline void WriteFile(const std::string& path, std::string_view contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
