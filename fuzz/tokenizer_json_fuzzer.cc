@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "engine/tokenizer/hf_tokenizer.h"
 #include "engine/tokenizer/utf8.h"
 #include "fuzz/fuzz_support.h"
@@ -26,8 +27,8 @@ void CheckDecoding(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
   for (int32_t id : ids) streamed += incremental.Push(id);
   streamed += incremental.Flush();
   if (streamed != text) {
-    std::fprintf(stderr, "Decode: \"%s\"\nstreamed: \"%s\"\nids:", text.c_str(),
-                 streamed.c_str());
+    std::fprintf(stderr, "Decode:   \"%s\"\nstreamed: \"%s\"\nids:",
+                 absl::CEscape(text).c_str(), absl::CEscape(streamed).c_str());
     for (int32_t id : ids) std::fprintf(stderr, " %d", id);
     std::fprintf(stderr, "\n");
   }

@@ -191,7 +191,9 @@ bool HfTokenizer::DecodeMayChangeAfter(int32_t last_id) const {
     return decoder_->MayChangeAfter(added->content);
   }
   const std::string* token = model_->IdToToken(last_id);
-  return token != nullptr && decoder_->MayChangeAfter(*token);
+  // Decode drops an id without a token (a gap in the vocabulary), so it
+  // ends nothing: what happens next depends on the ids before it.
+  return token == nullptr || decoder_->MayChangeAfter(*token);
 }
 
 bool HfTokenizer::IsSpecial(int32_t id) const {

@@ -44,8 +44,9 @@ class Tokenizer {
                              bool skip_special_tokens) const = 0;
   // Whether Decode of ids ending in `last_id` may still change when more ids
   // follow, other than by completing a character now shown as U+FFFD (a
-  // byte-fallback token of HF's ByteFallback decoder; see
-  // Decoder::MayChangeAfter). IncrementalDetokenizer holds text back then.
+  // byte-fallback token of HF's ByteFallback decoder, see
+  // Decoder::MayChangeAfter; or an id Decode drops, which ends no run).
+  // IncrementalDetokenizer holds text back then.
   virtual bool DecodeMayChangeAfter(int32_t last_id) const { return false; }
 
   // One past the largest token id (model vocabulary and added tokens).

@@ -110,6 +110,26 @@ TEST(IncrementalDetokenizerTest, ByteFallbackRunsStreamAsDecodeHasThem) {
               ElementsAre("", "", "", "\u4f60a", "", "h"));
 }
 
+TEST(IncrementalDetokenizerTest, IdsWithoutATokenDoNotEndAByteFallbackRun) {
+  // Decode drops an id the vocabulary has no token for (a gap below
+  // vocab_size), so it does not end a run of byte tokens either.
+  // (Found by fuzz/tokenizer_json; fuzz/regressions/tokenizer_json.)
+  std::vector<std::string> tokens;
+  for (int b = 0; b < 256; ++b)
+    tokens.push_back(absl::StrFormat("<0x%02X>", b));
+  json config = BpeTokenizerJson(tokens);
+  config["model"]["vocab"]["a"] = 300;  // Ids 256-299 have no token.
+  config["model"]["byte_fallback"] = true;
+  config["decoder"] = {{"type", "ByteFallback"}};
+  std::unique_ptr<Tokenizer> tokenizer = MustCreate(config);
+  ASSERT_NE(tokenizer, nullptr);
+  ASSERT_EQ(tokenizer->vocab_size(), 301);
+  const std::vector<int32_t> ids = {0x07, 260, 0x8E, 300};
+  EXPECT_EQ(tokenizer->Decode(ids, false), "\uFFFD\uFFFDa");
+  EXPECT_EQ(absl::StrJoin(StreamPieces(*tokenizer, ids, false), ""),
+            "\uFFFD\uFFFDa");
+}
+
 TEST(IncrementalDetokenizerTest, SpecialTokensSkippedOrShown) {
   std::unique_ptr<Tokenizer> tokenizer = ByteTokenizer();
   ASSERT_NE(tokenizer, nullptr);
