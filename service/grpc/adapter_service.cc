@@ -8,73 +8,95 @@
 #include "service/auth/names.h"
 #include "service/grpc/call_auth.h"
 #include "service/grpc/proto_conversion.h"
+#include "service/grpc/raw_messages.h"
 #include "service/grpc/status_conversion.h"
 #include "service/grpc/upload_reactor.h"
 
 namespace loraplex::service {
 
-grpc::ServerReadReactor<v1::UploadAdapterRequest>*
-AdapterServiceImpl::UploadAdapter(grpc::CallbackServerContext* context,
-                                  v1::Adapter* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* AdapterServiceImpl::UploadAdapter(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
   return new UploadAdapterReactor(deps_, context, response);
 }
 
 grpc::ServerUnaryReactor* AdapterServiceImpl::GetAdapter(
-    grpc::CallbackServerContext* context, const v1::GetAdapterRequest* request,
-    v1::Adapter* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller = AuthenticateCall(*deps_.api_keys, *context);
-  const absl::Status status =
-      caller.ok() ? Get(*caller, *request, response) : caller.status();
-  FinishUnary(reactor, "GetAdapter", caller.ok() ? caller->tenant : "",
-              status);
+  absl::StatusOr<Principal> caller =
+      AuthenticateCall(*deps_.api_keys, *context);
+  v1::GetAdapterRequest parsed;
+  v1::Adapter reply;
+  absl::Status status = caller.status();
+  if (status.ok()) status = ParseRequest(*request, &parsed);
+  if (status.ok()) status = Get(*caller, parsed, &reply);
+  FinishUnary(context, reactor, "GetAdapter", caller.ok() ? caller->tenant : "",
+              status, reply, response);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdapterServiceImpl::ListAdapters(
-    grpc::CallbackServerContext* context,
-    const v1::ListAdaptersRequest* request,
-    v1::ListAdaptersResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller = AuthenticateCall(*deps_.api_keys, *context);
-  const absl::Status status =
-      caller.ok() ? List(*caller, *request, response) : caller.status();
-  FinishUnary(reactor, "ListAdapters", caller.ok() ? caller->tenant : "",
-              status);
+  absl::StatusOr<Principal> caller =
+      AuthenticateCall(*deps_.api_keys, *context);
+  v1::ListAdaptersRequest parsed;
+  v1::ListAdaptersResponse reply;
+  absl::Status status = caller.status();
+  if (status.ok()) status = ParseRequest(*request, &parsed);
+  if (status.ok()) status = List(*caller, parsed, &reply);
+  FinishUnary(context, reactor, "ListAdapters",
+              caller.ok() ? caller->tenant : "", status, reply, response);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdapterServiceImpl::DeleteAdapter(
-    grpc::CallbackServerContext* context,
-    const v1::DeleteAdapterRequest* request,
-    v1::DeleteAdapterResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller = AuthenticateCall(*deps_.api_keys, *context);
-  const absl::Status status =
-      caller.ok() ? Delete(*caller, *request, response) : caller.status();
-  FinishUnary(reactor, "DeleteAdapter", caller.ok() ? caller->tenant : "",
-              status);
+  absl::StatusOr<Principal> caller =
+      AuthenticateCall(*deps_.api_keys, *context);
+  v1::DeleteAdapterRequest parsed;
+  absl::Status status = caller.status();
+  if (status.ok()) status = ParseRequest(*request, &parsed);
+  if (status.ok()) {
+    // The registry's file I/O runs off gRPC's threads.
+    status = deps_.registry_executor->TrySchedule(
+        caller->tenant,
+        [this, context, reactor, principal = *caller, parsed, response] {
+          v1::DeleteAdapterResponse reply;
+          const absl::Status deleted = Delete(principal, parsed, &reply);
+          FinishUnary(context, reactor, "DeleteAdapter", principal.tenant,
+                      deleted, reply, response);
+        });
+    if (status.ok()) return reactor;
+  }
+  FinishUnary(context, reactor, "DeleteAdapter",
+              caller.ok() ? caller->tenant : "", status,
+              v1::DeleteAdapterResponse(), response);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdapterServiceImpl::LoadAdapter(
-    grpc::CallbackServerContext* context, const v1::LoadAdapterRequest* request,
-    v1::LoadAdapterResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller = AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller =
+      AuthenticateCall(*deps_.api_keys, *context);
+  v1::LoadAdapterRequest parsed;
+  absl::Status status = caller.status();
+  if (status.ok()) status = ParseRequest(*request, &parsed);
   absl::StatusOr<AdapterRecord> record =
-      caller.ok() ? Lookup(*caller, request->name(), AdapterAction::kUse)
-                  : caller.status();
+      status.ok() ? Lookup(*caller, parsed.name(), AdapterAction::kUse)
+                  : absl::StatusOr<AdapterRecord>(status);
   const std::string tenant = caller.ok() ? caller->tenant : "";
   if (!record.ok()) {
-    FinishUnary(reactor, "LoadAdapter", tenant, record.status());
+    FinishUnary(context, reactor, "LoadAdapter", tenant, record.status(),
+                v1::LoadAdapterResponse(), response);
     return reactor;
   }
-  // The device copy may take a while: wait for it off gRPC's threads.
-  deps_.executor->Schedule(
-      [this, reactor, tenant, record = *std::move(record), response] {
-        FinishUnary(reactor, "LoadAdapter", tenant, Load(record, response));
-      });
+  StartLoad(context, reactor, tenant, *std::move(record), response);
   return reactor;
 }
 
@@ -96,9 +118,9 @@ absl::Status AdapterServiceImpl::Get(const Principal& caller,
   return absl::OkStatus();
 }
 
-absl::Status AdapterServiceImpl::List(const Principal& caller,
-                                      const v1::ListAdaptersRequest& request,
-                                      v1::ListAdaptersResponse* response) const {
+absl::Status AdapterServiceImpl::List(
+    const Principal& caller, const v1::ListAdaptersRequest& request,
+    v1::ListAdaptersResponse* response) const {
   ListQuery query;
   query.viewer = caller;
   query.tenant = request.owner();
@@ -117,39 +139,71 @@ absl::Status AdapterServiceImpl::Delete(const Principal& caller,
                                         v1::DeleteAdapterResponse* response) {
   ASSIGN_OR_RETURN(const AdapterRecord found,
                    Lookup(caller, request.name(), AdapterAction::kDelete));
-  // Unpublish first: new requests answer NOT_FOUND from here on. The engine
-  // then lets running requests finish before it frees the adapter.
+  // Note [Deleting an adapter in use]: gone from the registry at once and
+  // for good (new requests answer NOT_FOUND); the engine lets the requests
+  // already submitted finish with this version, and says when it will never
+  // read the files again; only then are they removed.
   ASSIGN_OR_RETURN(const AdapterRecord deleted,
                    deps_.registry->Delete(found.ref()));
-  const absl::Status unregistered =
-      deps_.engine->UnregisterAdapter(deleted.engine_adapter_id());
+  AdapterRegistry* const registry = deps_.registry;
+  BlockingExecutor* const executor = deps_.registry_executor;
+  const absl::Status unregistered = deps_.engine->UnregisterAdapter(
+      deleted.engine_adapter_id(), [registry, executor, deleted] {
+        // On an engine thread, which must not block: the removal is file
+        // I/O. Should the queue be full, the next start removes them.
+        const absl::Status scheduled = executor->TrySchedule(
+            deleted.tenant,
+            [registry, deleted] { registry->ReleaseDeletedFiles(deleted); });
+        if (!scheduled.ok()) {
+          LogWarning("adapter %s: files left for the next start: %s",
+                     deleted.ref().ToString(), scheduled.ToString());
+        }
+      });
   if (!unregistered.ok()) {
+    // The engine never had it (it failed to register at start-up).
     LogWarning("adapter %s deleted but not unregistered from the engine: %s",
                deleted.ref().ToString(), unregistered.ToString());
+    registry->ReleaseDeletedFiles(deleted);
   }
   ToProtoAdapter(deleted, response->mutable_adapter());
   return absl::OkStatus();
 }
 
-absl::Status AdapterServiceImpl::Load(const AdapterRecord& record,
-                                      v1::LoadAdapterResponse* response) {
+void AdapterServiceImpl::StartLoad(grpc::CallbackServerContext* context,
+                                   grpc::ServerUnaryReactor* reactor,
+                                   std::string tenant, AdapterRecord record,
+                                   grpc::ByteBuffer* response) {
   const absl::Time start = absl::Now();
-  const absl::Status loaded =
-      deps_.engine->LoadAdapter(record.engine_adapter_id());
-  if (absl::IsNotFound(loaded)) {
-    return AdapterNotFoundError(record.ref());  // Deleted meanwhile.
-  }
-  RETURN_IF_ERROR(loaded);
-  ToProtoAdapter(record, response->mutable_adapter());
-  SetProtoDuration(absl::Now() - start, response->mutable_load_time());
-  return absl::OkStatus();
+  const std::string adapter_id = record.engine_adapter_id();
+  // No thread waits: `done` runs on the engine's loop thread when the
+  // adapter is resident, or at once when it cannot be made so (every slot
+  // pinned is RESOURCE_EXHAUSTED at once).
+  deps_.engine->LoadAdapterAsync(
+      adapter_id,
+      [this, context, reactor, tenant = std::move(tenant),
+       record = std::move(record), response, start](absl::Status loaded) {
+        if (absl::IsNotFound(loaded)) {
+          loaded = AdapterNotFoundError(record.ref());  // Deleted meanwhile.
+        }
+        v1::LoadAdapterResponse reply;
+        if (loaded.ok()) {
+          ToProtoAdapter(record, reply.mutable_adapter());
+          SetProtoDuration(absl::Now() - start, reply.mutable_load_time());
+        }
+        FinishUnary(context, reactor, "LoadAdapter", tenant, loaded, reply,
+                    response);
+      });
 }
 
-void AdapterServiceImpl::FinishUnary(grpc::ServerUnaryReactor* reactor,
+void AdapterServiceImpl::FinishUnary(grpc::CallbackServerContext* context,
+                                     grpc::ServerUnaryReactor* reactor,
                                      const char* rpc, const std::string& tenant,
-                                     const absl::Status& status) {
+                                     absl::Status status,
+                                     const google::protobuf::Message& reply,
+                                     grpc::ByteBuffer* response) {
+  if (status.ok()) status = SerializeReply(reply, response);
   deps_.metrics->RecordRequest(tenant, rpc, status.code());
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(ToClientStatus(status, *deps_.scrubber, *context));
 }
 
 }  // namespace loraplex::service

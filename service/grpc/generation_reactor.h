@@ -19,14 +19,14 @@
 #ifndef LORAPLEX_SERVICE_GRPC_GENERATION_REACTOR_H_
 #define LORAPLEX_SERVICE_GRPC_GENERATION_REACTOR_H_
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <grpcpp/server_context.h>
-#include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -36,6 +36,7 @@
 #include "proto/loraplex/v1/generation.pb.h"
 #include "service/grpc/call_auth.h"
 #include "service/grpc/generation_request.h"
+#include "service/grpc/raw_messages.h"
 #include "service/grpc/servicer_deps.h"
 #include "service/grpc/status_conversion.h"
 
@@ -79,7 +80,8 @@ inline absl::Status EngineFailure(const engine::GenerationEvent& event) {
   return absl::InternalError("the engine failed without saying why");
 }
 
-// `Base` is grpc::ServerUnaryReactor or grpc::ServerWriteReactor<...>.
+// `Base` is grpc::ServerUnaryReactor or grpc::ServerWriteReactor<ByteBuffer>
+// (raw messages: Note [Raw requests] in raw_messages.h).
 // Subclasses call Start() at the end of their constructor and implement
 // OnEngineEventLocked; the reactor deletes itself in OnDone.
 template <class Base>
@@ -115,10 +117,10 @@ class GenerationReactor : public Base, private GenerationEventSink {
             static_cast<GenerationEventSink*>(this))) {}
   virtual ~GenerationReactor() = default;
 
-  // Authenticates, resolves and submits `request`; on error the RPC ends
-  // with it at once.
-  void Start(const v1::GenerateRequest& request) {
-    absl::Status status = Submit(request);
+  // Parses, authenticates, resolves and submits `raw_request`; on error the
+  // RPC ends with it at once.
+  void Start(const grpc::ByteBuffer& raw_request) {
+    absl::Status status = ParseAndSubmit(raw_request);
     if (!status.ok()) {
       absl::MutexLock lock(mu());
       FinishLocked(std::move(status));
@@ -134,6 +136,11 @@ class GenerationReactor : public Base, private GenerationEventSink {
   }
   // Forgets queued messages (the call was cancelled).
   virtual void DropUnsentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu()) {}
+  // Just before an OK Finish: writes the unary reply.
+  virtual absl::Status SerializeReplyLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu()) {
+    return absl::OkStatus();
+  }
 
   // Ends the RPC with `status` (the first status given wins) once nothing
   // is left to send.
@@ -146,8 +153,12 @@ class GenerationReactor : public Base, private GenerationEventSink {
       return;
     }
     finish_called_ = true;
+    if (final_status_->ok()) {
+      absl::Status serialized = SerializeReplyLocked();
+      if (!serialized.ok()) final_status_ = std::move(serialized);
+    }
     deps_.metrics->RecordRequest(tenant_, rpc_, final_status_->code());
-    Base::Finish(ToGrpcStatusWithRetryHint(*final_status_, *context_));
+    Base::Finish(ToClientStatus(*final_status_, *deps_.scrubber, *context_));
   }
   bool ending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu()) {
     return final_status_.has_value();
@@ -173,13 +184,15 @@ class GenerationReactor : public Base, private GenerationEventSink {
     OnEngineEventLocked(event);
   }
 
-  absl::Status Submit(const v1::GenerateRequest& request) {
+  absl::Status ParseAndSubmit(const grpc::ByteBuffer& raw_request) {
     ASSIGN_OR_RETURN(Principal caller,
                      AuthenticateCall(*deps_.api_keys, *context_));
     {
       absl::MutexLock lock(mu());
       tenant_ = caller.tenant;
     }
+    v1::GenerateRequest request;
+    RETURN_IF_ERROR(ParseRequest(raw_request, &request));
     ASSIGN_OR_RETURN(ResolvedGeneration resolved,
                      ResolveGeneration(deps_, caller, request));
     std::shared_ptr<EngineEventRelay> relay = relay_;

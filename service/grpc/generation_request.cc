@@ -18,17 +18,17 @@ absl::StatusOr<ResolvedGeneration> ResolveGeneration(
     ASSIGN_OR_RETURN(AdapterRef ref,
                      ParseAdapterRef(request.adapter(), caller.tenant));
     ASSIGN_OR_RETURN(AdapterRecord record, deps.registry->Get(ref));
-    RETURN_IF_ERROR(
-        CheckAdapterAccess(caller, AdapterAction::kUse, ref, record.visibility));
+    RETURN_IF_ERROR(CheckAdapterAccess(caller, AdapterAction::kUse, ref,
+                                       record.visibility));
     adapter_id = record.engine_adapter_id();
     resolved.adapter = std::move(ref);
   }
   const engine::ModelInfo& info = deps.engine->model_info();
   const ModelLimits limits{static_cast<int32_t>(info.config.vocab_size),
                            info.max_seq_len};
-  ASSIGN_OR_RETURN(resolved.request,
-                   ToEngineRequest(request, limits, std::move(adapter_id),
-                                   caller.tenant));
+  ASSIGN_OR_RETURN(
+      resolved.request,
+      ToEngineRequest(request, limits, std::move(adapter_id), caller.tenant));
   return resolved;
 }
 

@@ -16,8 +16,8 @@ class GenerateUnaryReactor final
  public:
   GenerateUnaryReactor(const ServicerDeps& deps,
                        grpc::CallbackServerContext* context,
-                       const v1::GenerateRequest& request,
-                       v1::GenerateResponse* response)
+                       const grpc::ByteBuffer& request,
+                       grpc::ByteBuffer* response)
       : GenerationReactor(deps, context, "Generate"), response_(response) {
     Start(request);
   }
@@ -29,25 +29,30 @@ class GenerateUnaryReactor final
       FinishLocked(EngineFailure(event));
       return;
     }
-    AppendEventToResponse(event, response_);
+    AppendEventToResponse(event, &reply_);
     if (event.finished) {
       RecordGenerationLocked(event);
       FinishLocked(absl::OkStatus());
     }
   }
 
-  v1::GenerateResponse* const response_;  // gRPC's; written under mu().
+  absl::Status SerializeReplyLocked() override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu()) {
+    return SerializeReply(reply_, response_);
+  }
+
+  v1::GenerateResponse reply_ ABSL_GUARDED_BY(mu());
+  grpc::ByteBuffer* const response_;  // gRPC's; written under mu().
 };
 
 // GenerateStream: one chunk per event with output, then `finished`. Events
 // are queued and written one at a time (gRPC allows one write in flight).
 class GenerateStreamReactor final
-    : public GenerationReactor<
-          grpc::ServerWriteReactor<v1::GenerateStreamResponse>> {
+    : public GenerationReactor<grpc::ServerWriteReactor<grpc::ByteBuffer>> {
  public:
   GenerateStreamReactor(const ServicerDeps& deps,
                         grpc::CallbackServerContext* context,
-                        const v1::GenerateRequest& request)
+                        const grpc::ByteBuffer& request)
       : GenerationReactor(deps, context, "GenerateStream") {
     Start(request);
   }
@@ -97,29 +102,35 @@ class GenerateStreamReactor final
       MaybeFinishLocked();
       return;
     }
-    in_flight_ = std::move(pending_.front());
+    absl::Status serialized = SerializeReply(pending_.front(), &in_flight_);
     pending_.pop_front();
+    if (!serialized.ok()) {
+      CancelEngineRequestLocked();
+      pending_.clear();
+      FinishLocked(std::move(serialized));
+      return;
+    }
     write_in_flight_ = true;
     StartWrite(&in_flight_);
   }
 
   std::deque<v1::GenerateStreamResponse> pending_ ABSL_GUARDED_BY(mu());
   // The message being written; gRPC reads it until OnWriteDone.
-  v1::GenerateStreamResponse in_flight_ ABSL_GUARDED_BY(mu());
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu());
   bool write_in_flight_ ABSL_GUARDED_BY(mu()) = false;
 };
 
 }  // namespace
 
 grpc::ServerUnaryReactor* GenerationServiceImpl::Generate(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
-    v1::GenerateResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   return new GenerateUnaryReactor(deps_, context, *request, response);
 }
 
-grpc::ServerWriteReactor<v1::GenerateStreamResponse>*
+grpc::ServerWriteReactor<grpc::ByteBuffer>*
 GenerationServiceImpl::GenerateStream(grpc::CallbackServerContext* context,
-                                      const v1::GenerateRequest* request) {
+                                      const grpc::ByteBuffer* request) {
   return new GenerateStreamReactor(deps_, context, *request);
 }
 

@@ -3,7 +3,9 @@
 // authenticate the call, resolve the adapter name in the registry under the
 // access rules, submit to the engine with the caller's tenant as the fair
 // admission key, and cancel the engine request when the client cancels or
-// the deadline passes. See generation.proto for the contract.
+// the deadline passes. Requests arrive as raw bytes and are parsed here
+// (Note [Raw requests] in raw_messages.h). See generation.proto for the
+// contract.
 #ifndef LORAPLEX_SERVICE_GRPC_GENERATION_SERVICE_H_
 #define LORAPLEX_SERVICE_GRPC_GENERATION_SERVICE_H_
 
@@ -15,18 +17,23 @@
 
 namespace loraplex::service {
 
-class GenerationServiceImpl final
-    : public v1::GenerationService::CallbackService {
+// The generated service with both methods taking raw bytes.
+using RawGenerationService =
+    v1::GenerationService::WithRawCallbackMethod_Generate<
+        v1::GenerationService::WithRawCallbackMethod_GenerateStream<
+            v1::GenerationService::Service>>;
+
+class GenerationServiceImpl final : public RawGenerationService {
  public:
   // Everything in `deps` must outlive every RPC (the server's Shutdown).
   explicit GenerationServiceImpl(const ServicerDeps& deps) : deps_(deps) {}
 
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
-                                     const v1::GenerateRequest* request,
-                                     v1::GenerateResponse* response) override;
-  grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerateStream(
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateStream(
       grpc::CallbackServerContext* context,
-      const v1::GenerateRequest* request) override;
+      const grpc::ByteBuffer* request) override;
 
  private:
   const ServicerDeps deps_;

@@ -33,8 +33,8 @@ absl::StatusOr<engine::SamplingParams> ToSampling(
                                    sampling.temperature(), ")"));
   }
   if (sampling.top_k() < 0) {
-    return FieldError("sampling.top_k",
-                      absl::StrCat("must be >= 0 (got ", sampling.top_k(), ")"));
+    return FieldError("sampling.top_k", absl::StrCat("must be >= 0 (got ",
+                                                     sampling.top_k(), ")"));
   }
   if (sampling.has_top_p() &&
       !(sampling.top_p() > 0.0f && sampling.top_p() <= 1.0f)) {
@@ -52,13 +52,12 @@ absl::StatusOr<engine::StoppingParams> ToStopping(
     const v1::StoppingParams& stopping, const ModelLimits& limits) {
   engine::StoppingParams out;
   if (stopping.has_max_new_tokens() && stopping.max_new_tokens() < 1) {
-    return FieldError("stopping.max_new_tokens",
-                      absl::StrCat("must be >= 1 (got ",
-                                   stopping.max_new_tokens(), ")"));
+    return FieldError(
+        "stopping.max_new_tokens",
+        absl::StrCat("must be >= 1 (got ", stopping.max_new_tokens(), ")"));
   }
-  out.max_new_tokens = stopping.has_max_new_tokens()
-                           ? stopping.max_new_tokens()
-                           : kDefaultMaxNewTokens;
+  out.max_new_tokens = stopping.has_max_new_tokens() ? stopping.max_new_tokens()
+                                                     : kDefaultMaxNewTokens;
   if (stopping.stop_strings_size() > kMaxStopStrings) {
     return FieldError("stopping.stop_strings",
                       absl::StrCat("holds ", stopping.stop_strings_size(),
@@ -66,10 +65,10 @@ absl::StatusOr<engine::StoppingParams> ToStopping(
   }
   for (const std::string& stop : stopping.stop_strings()) {
     if (stop.empty() || stop.size() > kMaxStopStringBytes) {
-      return FieldError("stopping.stop_strings",
-                        absl::StrCat("entries must be 1 to ",
-                                     kMaxStopStringBytes, " bytes (got ",
-                                     stop.size(), ")"));
+      return FieldError(
+          "stopping.stop_strings",
+          absl::StrCat("entries must be 1 to ", kMaxStopStringBytes,
+                       " bytes (got ", stop.size(), ")"));
     }
     out.stop_strings.push_back(stop);
   }
@@ -91,7 +90,8 @@ absl::Status SetPrompt(const v1::GenerateRequest& request,
                        engine::GenerationRequest* out) {
   switch (request.prompt_case()) {
     case v1::GenerateRequest::kText:
-      if (request.text().empty()) return FieldError("text", "must not be empty");
+      if (request.text().empty())
+        return FieldError("text", "must not be empty");
       out->prompt_text = request.text();
       return absl::OkStatus();
     case v1::GenerateRequest::kTokenIds: {
@@ -155,8 +155,8 @@ v1::FinishReason ToProtoFinishReason(engine::FinishReason reason) {
 
 void SetProtoDuration(absl::Duration duration,
                       google::protobuf::Duration* out) {
-  const int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1),
-                                             &duration);
+  const int64_t seconds =
+      absl::IDivDuration(duration, absl::Seconds(1), &duration);
   out->set_seconds(seconds);
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(duration)));
 }

@@ -7,6 +7,8 @@
 #include "engine/engine.h"
 #include "service/auth/api_key_store.h"
 #include "service/grpc/blocking_executor.h"
+#include "service/grpc/error_scrubber.h"
+#include "service/grpc/upload_supervisor.h"
 #include "service/metrics/server_metrics.h"
 #include "service/registry/adapter_registry.h"
 
@@ -17,8 +19,15 @@ struct ServicerDeps {
   AdapterRegistry* registry = nullptr;
   const ApiKeyStore* api_keys = nullptr;
   ServerMetrics* metrics = nullptr;
-  // Runs the steps that block (upload commit, LoadAdapter).
-  BlockingExecutor* executor = nullptr;
+  // Note [No RPC kind starves another]: upload commits (verify, validate,
+  // fsync, rename) run here ...
+  BlockingExecutor* upload_executor = nullptr;
+  // ... and the registry's other file I/O (deletions) here.
+  BlockingExecutor* registry_executor = nullptr;
+  // Note [Upload limits].
+  UploadSupervisor* uploads = nullptr;
+  // Note [Client-visible errors].
+  const ErrorScrubber* scrubber = nullptr;
 };
 
 }  // namespace loraplex::service

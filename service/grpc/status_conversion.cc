@@ -19,7 +19,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const int code = static_cast<int>(status.code());
   if (code <= 0 || code > static_cast<int>(grpc::StatusCode::UNAUTHENTICATED)) {
-    return grpc::Status(grpc::StatusCode::UNKNOWN, std::string(status.message()));
+    return grpc::Status(grpc::StatusCode::UNKNOWN,
+                        std::string(status.message()));
   }
   return grpc::Status(static_cast<grpc::StatusCode>(code),
                       std::string(status.message()));
@@ -28,11 +29,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   const int code = static_cast<int>(status.error_code());
-  if (code <= 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
+  if (code <= 0 ||
+      code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
     return absl::UnknownError(status.error_message());
   }
   return absl::Status(static_cast<absl::StatusCode>(code),
                       status.error_message());
+}
+
+grpc::Status ToClientStatus(const absl::Status& status,
+                            const ErrorScrubber& scrubber,
+                            grpc::ServerContextBase& context,
+                            absl::Duration retry_after) {
+  return ToGrpcStatusWithRetryHint(scrubber.Scrub(status), context,
+                                   retry_after);
 }
 
 grpc::Status ToGrpcStatusWithRetryHint(const absl::Status& status,

@@ -14,6 +14,8 @@
 #include "engine/common/logging.h"
 #include "engine/common/status_macros.h"
 #include "proto/grpc/health/v1/health.pb.h"
+#include "service/grpc/fd_limits.h"
+#include "service/grpc/raw_messages.h"
 #include "service/server/seed_adapters.h"
 
 namespace loraplex::service {
@@ -82,13 +84,24 @@ AdapterValidator UploadValidator(engine::Engine* engine) {
 absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     const ServerOptions& options) {
   std::unique_ptr<ServerApp> app(new ServerApp());
+  ASSIGN_OR_RETURN(const FdLimits fd_limits, RaiseFileDescriptorLimit());
+  app->connection_fd_ceiling_ = ConnectionFdCeiling(fd_limits.soft);
   ASSIGN_OR_RETURN(app->api_keys_, LoadApiKeys(options.api_keys_file));
   app->prometheus_registry_ = std::make_shared<prometheus::Registry>();
   ASSIGN_OR_RETURN(app->metrics_,
                    ServerMetrics::Create(*app->prometheus_registry_));
   RETURN_IF_ERROR(app->StartEngine(options));
   RETURN_IF_ERROR(app->OpenRegistry(options));
-  app->executor_ = std::make_unique<BlockingExecutor>(options.blocking_threads);
+  app->scrubber_ = std::make_unique<ErrorScrubber>(options.registry_dir,
+                                                   options.engine.model_dir);
+  app->uploads_ = std::make_unique<UploadSupervisor>(options.upload_limits);
+  // Note [No RPC kind starves another]. Each upload queues at most one
+  // commit, so the commit queue never refuses one the supervisor admitted.
+  app->upload_executor_ = std::make_unique<BlockingExecutor>(
+      BlockingExecutor::Options{"upload commit", options.blocking_threads,
+                                options.upload_limits.max_concurrent});
+  app->registry_executor_ = std::make_unique<BlockingExecutor>(
+      BlockingExecutor::Options{"registry", 1, 1024});
   RETURN_IF_ERROR(app->StartMetricsExposer(options));
   RETURN_IF_ERROR(app->StartGrpcServer(options));
   LogInfo("loraplex-server listening on %s (port %d); metrics %s",
@@ -162,7 +175,12 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
   deps.registry = registry_.get();
   deps.api_keys = api_keys_.get();
   deps.metrics = metrics_.get();
-  deps.executor = executor_.get();
+  deps.upload_executor = upload_executor_.get();
+  deps.registry_executor = registry_executor_.get();
+  deps.uploads = uploads_.get();
+  deps.scrubber = scrubber_.get();
+  // Note [Raw requests]: clients' invalid UTF-8 is answered, not logged.
+  DropProtobufUtf8ParseErrorLogs();
   generation_service_ = std::make_unique<GenerationServiceImpl>(deps);
   adapter_service_ = std::make_unique<AdapterServiceImpl>(deps);
 
@@ -173,9 +191,18 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
   // health service too.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
+  // Note [Accepting connections]: the server listens and accepts itself.
+  ASSIGN_OR_RETURN(
+      connection_acceptor_,
+      ConnectionAcceptor::Listen({options.listen_address,
+                                  connection_fd_ceiling_}));
+  port_ = connection_acceptor_->port();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &port_);
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> connections =
+      builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::
+              FROM_FD,
+          grpc::InsecureServerCredentials());
   builder.RegisterService(generation_service_.get());
   builder.RegisterService(adapter_service_.get());
   grpc_server_ = builder.BuildAndStart();
@@ -185,6 +212,7 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
         absl::StrCat("cannot serve gRPC on \"", options.listen_address,
                      "\" (address in use or invalid)"));
   }
+  connection_acceptor_->Start(std::move(connections));
   grpc::HealthCheckServiceInterface* health =
       grpc_server_->GetHealthCheckService();
   if (health != nullptr) {  // The engine is up: everything serves.
@@ -205,6 +233,7 @@ void ServerApp::Shutdown(absl::Duration grace) {
     grpc::HealthCheckServiceInterface* health =
         grpc_server_->GetHealthCheckService();
     if (health != nullptr) health->Shutdown();  // NOT_SERVING, for good.
+    connection_acceptor_->Stop();  // No new connections.
     const absl::Time deadline = absl::Now() + grace + kExtraGraceForOtherCalls;
     // Stops accepting calls at once; waits for running ones until deadline.
     stop_accepting = std::thread([this, deadline] {

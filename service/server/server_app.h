@@ -24,7 +24,10 @@
 #include "service/auth/api_key_store.h"
 #include "service/grpc/adapter_service.h"
 #include "service/grpc/blocking_executor.h"
+#include "service/grpc/connection_acceptor.h"
+#include "service/grpc/error_scrubber.h"
 #include "service/grpc/generation_service.h"
+#include "service/grpc/upload_supervisor.h"
 #include "service/metrics/metrics_exposer.h"
 #include "service/metrics/server_metrics.h"
 #include "service/registry/filesystem_adapter_registry.h"
@@ -76,13 +79,20 @@ class ServerApp {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<FilesystemAdapterRegistry> registry_;
   std::unique_ptr<ApiKeyStore> api_keys_;
-  std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<ErrorScrubber> scrubber_;
+  std::unique_ptr<UploadSupervisor> uploads_;
+  std::unique_ptr<BlockingExecutor> upload_executor_;
+  std::unique_ptr<BlockingExecutor> registry_executor_;
   std::unique_ptr<GenerationServiceImpl> generation_service_;
   std::unique_ptr<AdapterServiceImpl> adapter_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // Accepts the gRPC server's connections (Note [Accepting connections]).
+  std::unique_ptr<ConnectionAcceptor> connection_acceptor_;
   std::unique_ptr<MetricsExposer> metrics_exposer_;
   int port_ = 0;
   int metrics_port_ = 0;
+  // Note [File descriptor budget]: 0 = none.
+  int64_t connection_fd_ceiling_ = 0;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

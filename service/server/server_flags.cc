@@ -81,6 +81,47 @@ absl::Status SetGrace(const std::string& value, ServerOptions& options) {
   return absl::OkStatus();
 }
 
+// Note [Upload limits] (service/grpc/upload_supervisor.h).
+Setter UploadCountSetter(const char* name, int32_t UploadLimits::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    int32_t parsed = 0;
+    if (!absl::SimpleAtoi(value, &parsed) || parsed < 1) {
+      return BadValue(name, value, "an integer >= 1");
+    }
+    options.upload_limits.*field = parsed;
+    return absl::OkStatus();
+  };
+}
+Setter UploadDurationSetter(const char* name,
+                            absl::Duration UploadLimits::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    absl::Duration duration;
+    int64_t seconds = 0;
+    if (absl::SimpleAtoi(value, &seconds)) {
+      duration = absl::Seconds(seconds);
+    } else if (!absl::ParseDuration(value, &duration)) {
+      return BadValue(name, value, "a duration such as 60s or 15m");
+    }
+    if (duration <= absl::ZeroDuration()) {
+      return BadValue(name, value, "a duration > 0");
+    }
+    options.upload_limits.*field = duration;
+    return absl::OkStatus();
+  };
+}
+Setter BoolSetter(const char* name, bool ServerOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    if (value == "true" || value == "1") {
+      options.*field = true;
+    } else if (value == "false" || value == "0") {
+      options.*field = false;
+    } else {
+      return BadValue(name, value, "true or false");
+    }
+    return absl::OkStatus();
+  };
+}
+
 std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
   const ServerOptions d;  // Static defaults.
   const engine::EngineOptions& e = d.engine;
@@ -170,6 +211,34 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
                     "(default ",
                     absl::FormatDuration(d.shutdown_grace), ")"),
        SetGrace},
+      {"max-concurrent-uploads", "N",
+       absl::StrCat("uploads in progress at once, over every tenant; more "
+                    "are RESOURCE_EXHAUSTED (default ",
+                    d.upload_limits.max_concurrent, ")"),
+       UploadCountSetter("max-concurrent-uploads",
+                         &UploadLimits::max_concurrent)},
+      {"max-uploads-per-tenant", "N",
+       absl::StrCat("uploads one tenant may have in progress at once "
+                    "(default ",
+                    d.upload_limits.max_per_tenant, ")"),
+       UploadCountSetter("max-uploads-per-tenant",
+                         &UploadLimits::max_per_tenant)},
+      {"upload-idle-timeout", "DURATION",
+       absl::StrCat("an upload that sends no message for this long ends "
+                    "with DEADLINE_EXCEEDED (default ",
+                    absl::FormatDuration(d.upload_limits.idle_timeout), ")"),
+       UploadDurationSetter("upload-idle-timeout",
+                            &UploadLimits::idle_timeout)},
+      {"upload-timeout", "DURATION",
+       absl::StrCat("an upload still sending after this long ends with "
+                    "DEADLINE_EXCEEDED (default ",
+                    absl::FormatDuration(d.upload_limits.total_timeout), ")"),
+       UploadDurationSetter("upload-timeout", &UploadLimits::total_timeout)},
+      {"verify-registry-checksums", "BOOL",
+       "true: re-hash every stored adapter file at start-up (start-up time "
+       "grows with the bytes stored); false: check sizes only (default "
+       "false)",
+       BoolSetter("verify-registry-checksums", &O::verify_registry_checksums)},
   };
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "service/grpc/upload_supervisor.h"
 
 namespace loraplex::service {
 
@@ -30,10 +31,15 @@ struct ServerOptions {
   int32_t max_adapters_per_tenant = 100;            // 0 = no limit.
   // SIGTERM/SIGINT: how long in-flight requests may run before cancelled.
   absl::Duration shutdown_grace = absl::Seconds(30);
-  // Threads for blocking RPC steps (upload commits, LoadAdapter).
+  // Threads for upload commits (verify, validate, fsync, rename); at most
+  // one per tenant at a time (Note [No RPC kind starves another]).
   int32_t blocking_threads = 4;
-  // Re-hash every stored adapter file at start-up (see the registry).
-  bool verify_registry_checksums = true;
+  // Concurrent uploads and their deadlines (Note [Upload limits]).
+  UploadLimits upload_limits;
+  // --verify-registry-checksums: re-hash every stored adapter file at
+  // start-up (start-up time then grows with the bytes stored); otherwise
+  // only sizes are checked.
+  bool verify_registry_checksums = false;
 };
 
 // The tenant that owns seeded adapters.

@@ -1,6 +1,8 @@
 #include "tests/service/e2e/e2e_test_util.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,9 +15,6 @@
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -109,11 +108,11 @@ std::string AdapterConfigJson(int64_t rank, double alpha,
   for (const std::string& target : targets) {
     quoted.push_back(absl::StrCat("\"", target, "\""));
   }
-  return absl::StrCat(
-      "{\"peft_type\": \"LORA\", \"r\": ", rank, ", \"lora_alpha\": ", alpha,
-      ", \"target_modules\": [", absl::StrJoin(quoted, ", "),
-      "], \"bias\": \"none\", \"lora_dropout\": 0.0",
-      extra_json.empty() ? "" : ", ", extra_json, "}");
+  return absl::StrCat("{\"peft_type\": \"LORA\", \"r\": ", rank,
+                      ", \"lora_alpha\": ", alpha, ", \"target_modules\": [",
+                      absl::StrJoin(quoted, ", "),
+                      "], \"bias\": \"none\", \"lora_dropout\": 0.0",
+                      extra_json.empty() ? "" : ", ", extra_json, "}");
 }
 
 AdapterFiles RandomAdapter(const RandomAdapterSpec& spec) {
@@ -131,16 +130,20 @@ AdapterFiles RandomAdapter(const RandomAdapterSpec& spec) {
       const std::string prefix =
           absl::StrCat("base_model.model.model.layers.", layer, ".",
                        engine::LinearKindParent(kind), ".", target);
-      const int64_t in = shape.in_features + (first ? spec.extra_in_features : 0);
+      const int64_t in =
+          shape.in_features + (first ? spec.extra_in_features : 0);
       std::vector<float> a(spec.rank * in), b(shape.out_features * spec.rank);
       for (float& v : a) v = normal(rng);
       for (float& v : b) v = normal(rng);
       if (first && spec.nan_value) a[a.size() / 2] = std::nanf("");
       first = false;
-      EXPECT_TRUE(writer.AddFloat32(prefix + ".lora_A.weight", {spec.rank, in},
-                                    a.data()).ok());
-      EXPECT_TRUE(writer.AddFloat32(prefix + ".lora_B.weight",
-                                    {shape.out_features, spec.rank}, b.data())
+      EXPECT_TRUE(
+          writer
+              .AddFloat32(prefix + ".lora_A.weight", {spec.rank, in}, a.data())
+              .ok());
+      EXPECT_TRUE(writer
+                      .AddFloat32(prefix + ".lora_B.weight",
+                                  {shape.out_features, spec.rank}, b.data())
                       .ok());
     }
   }
@@ -197,13 +200,43 @@ grpc::Status UploadRaw(v1::AdapterService::Stub& stub,
   v1::Adapter ignored;
   std::unique_ptr<grpc::ClientContext> context = NewContext(api_key);
   std::unique_ptr<grpc::ClientWriter<v1::UploadAdapterRequest>> writer =
-      stub.UploadAdapter(context.get(), response != nullptr ? response
-                                                            : &ignored);
+      stub.UploadAdapter(context.get(),
+                         response != nullptr ? response : &ignored);
   for (const v1::UploadAdapterRequest& message : messages) {
     if (!writer->Write(message)) break;  // The server has answered.
   }
   writer->WritesDone();
   return writer->Finish();
+}
+
+bool OpenUpload::Send(const std::vector<v1::UploadAdapterRequest>& messages) {
+  for (const v1::UploadAdapterRequest& message : messages) {
+    if (!writer->Write(message)) return false;
+  }
+  return true;
+}
+
+grpc::Status OpenUpload::Finish() {
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+grpc::Status OpenUpload::Cancel() {
+  context->TryCancel();
+  return writer->Finish();
+}
+
+std::unique_ptr<OpenUpload> StartUpload(
+    v1::AdapterService::Stub& stub,
+    const std::vector<v1::UploadAdapterRequest>& messages, size_t count,
+    const std::string& api_key) {
+  auto upload = std::make_unique<OpenUpload>();
+  upload->context = NewContext(api_key);
+  upload->writer = stub.UploadAdapter(upload->context.get(), &upload->response);
+  for (size_t i = 0; i < count && i < messages.size(); ++i) {
+    if (!upload->writer->Write(messages[i])) break;
+  }
+  return upload;
 }
 
 grpc::Status Upload(v1::AdapterService::Stub& stub, const std::string& name,
@@ -282,7 +315,8 @@ namespace {
 // Parses `k1="v1",k2="v2"` (no escaped quotes in our label values).
 std::map<std::string, std::string> ParseLabels(const std::string& text) {
   std::map<std::string, std::string> labels;
-  for (absl::string_view pair : absl::StrSplit(text, "\",", absl::SkipEmpty())) {
+  for (absl::string_view pair :
+       absl::StrSplit(text, "\",", absl::SkipEmpty())) {
     const size_t equals = pair.find("=\"");
     if (equals == absl::string_view::npos) continue;
     std::string value(pair.substr(equals + 2));
@@ -331,15 +365,15 @@ std::string HttpGet(int port, const std::string& path) {
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
-          0) {
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address),
+                          sizeof(address)) != 0) {
     ADD_FAILURE() << "cannot connect to 127.0.0.1:" << port;
     if (fd >= 0) ::close(fd);
     return "";
   }
-  const std::string request = absl::StrCat(
-      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string request =
+      absl::StrCat("GET ", path,
+                   " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(::write(fd, request.data(), request.size()),
             static_cast<ssize_t>(request.size()));
   std::string response;
@@ -375,12 +409,23 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
 }
 
 std::string Describe(const grpc::Status& status) {
-  static const char* const kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int code = static_cast<int>(status.error_code());
   const char* name = code >= 0 && code <= 16 ? kNames[code] : "?";
   return absl::StrCat(name, ": ", status.error_message());

@@ -5,6 +5,9 @@
 #ifndef LORAPLEX_TESTS_SERVICE_E2E_E2E_TEST_UTIL_H_
 #define LORAPLEX_TESTS_SERVICE_E2E_E2E_TEST_UTIL_H_
 
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,9 +15,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
 
 #include "absl/time/time.h"
 #include "proto/loraplex/v1/adapters.grpc.pb.h"
@@ -58,7 +58,8 @@ class TestServer {
 
 // A client context with `authorization: Bearer <api_key>` (none if empty)
 // and a 60 s deadline, so that a hung call fails the test.
-std::unique_ptr<grpc::ClientContext> NewContext(const std::string& api_key = "");
+std::unique_ptr<grpc::ClientContext> NewContext(
+    const std::string& api_key = "");
 
 // An adapter's two files, in memory.
 struct AdapterFiles {
@@ -75,7 +76,7 @@ struct RandomAdapterSpec {
   int64_t rank = 4;
   double alpha = 8;
   std::vector<std::string> targets = {"q_proj", "v_proj"};
-  bool nan_value = false;   // One weight is NaN.
+  bool nan_value = false;         // One weight is NaN.
   int64_t extra_in_features = 0;  // lora_A of the first module is this wider.
 };
 AdapterFiles RandomAdapter(const RandomAdapterSpec& spec);
@@ -102,8 +103,30 @@ grpc::Status UploadRaw(v1::AdapterService::Stub& stub,
                        const std::string& api_key = "",
                        v1::Adapter* response = nullptr);
 grpc::Status Upload(v1::AdapterService::Stub& stub, const std::string& name,
-                    const AdapterFiles& files, const UploadOptions& options = {},
+                    const AdapterFiles& files,
+                    const UploadOptions& options = {},
                     v1::Adapter* response = nullptr);
+
+// An upload the test keeps open: its header (and maybe some chunks) sent,
+// the sending side still open.
+struct OpenUpload {
+  std::unique_ptr<grpc::ClientContext> context;
+  v1::Adapter response;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadAdapterRequest>> writer;
+
+  // Sends the remaining `messages` (false once the server has ended it).
+  bool Send(const std::vector<v1::UploadAdapterRequest>& messages);
+  // Closes the sending side; the server's answer.
+  grpc::Status Finish();
+  // Cancels the call; its final status (the server's, if it ended first).
+  grpc::Status Cancel();
+};
+// Starts an upload and sends the first `count` of `messages` (the header
+// first).
+std::unique_ptr<OpenUpload> StartUpload(
+    v1::AdapterService::Stub& stub,
+    const std::vector<v1::UploadAdapterRequest>& messages, size_t count,
+    const std::string& api_key = "");
 
 // Greedy, EOS ignored (the reference outputs were made without EOS stops).
 v1::GenerateRequest GreedyRequest(const std::string& adapter,
@@ -129,10 +152,9 @@ StreamResult GenerateStream(v1::GenerationService::Stub& stub,
 
 // The value of the series `name` whose labels include `labels`, summed over
 // the matching series of a Prometheus text exposition; nullopt if none.
-std::optional<double> MetricValue(const std::string& exposition,
-                                  const std::string& name,
-                                  const std::map<std::string, std::string>&
-                                      labels = {});
+std::optional<double> MetricValue(
+    const std::string& exposition, const std::string& name,
+    const std::map<std::string, std::string>& labels = {});
 // The body of GET `path` from 127.0.0.1:`port` (HTTP/1.0).
 std::string HttpGet(int port, const std::string& path);
 
