@@ -1,5 +1,6 @@
 // loraplex-server: flags -> ServerApp; SIGTERM/SIGINT -> graceful shutdown,
-// exit 0. A second signal during shutdown exits at once (status 1).
+// exit 0. A second signal during shutdown exits at once (status 1). SIGHUP
+// reloads the API key file.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -22,21 +23,34 @@ std::string EnvOrEmpty(const char* name) {
   return value != nullptr ? value : "";
 }
 
-// Blocks the shutdown signals in this thread and every thread started after
-// it, so that they are only ever taken by sigwait below.
-sigset_t BlockShutdownSignals() {
+// Blocks the signals main handles in this thread and every thread started
+// after it, so that they are only ever taken by sigwait below.
+sigset_t BlockHandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
+}
+
+// Serves SIGHUPs (key reloads) until a shutdown signal arrives; returns it.
+int WaitForShutdownSignal(const sigset_t& signals,
+                          loraplex::service::ServerApp& app) {
+  while (true) {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) return signal_number;
+    loraplex::LogInfo("SIGHUP received: reloading the API key file");
+    app.ReloadApiKeys().IgnoreError();  // Logged; the old keys stay.
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const sigset_t signals = BlockShutdownSignals();
+  const sigset_t signals = BlockHandledSignals();
   loraplex::service::FlagEnvironment environment;
   environment.default_model_dir = LORAPLEX_DEFAULT_MODEL_DIR;
   environment.env_model = EnvOrEmpty("LORAPLEX_MODEL");
@@ -62,14 +76,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  loraplex::LogInfo("%s received: shutting down gracefully (a second signal "
-                    "exits at once)",
-                    strsignal(signal_number));
+  const int signal_number = WaitForShutdownSignal(signals, **app);
+  loraplex::LogInfo(
+      "%s received: shutting down gracefully (a second signal "
+      "exits at once)",
+      strsignal(signal_number));
   std::thread([signals] {
-    int again = 0;
-    sigwait(&signals, &again);
+    int again = SIGHUP;
+    while (again == SIGHUP) sigwait(&signals, &again);  // Too late to reload.
     loraplex::LogWarning("%s received again: exiting now", strsignal(again));
     _exit(1);
   }).detach();

@@ -66,18 +66,32 @@ Setter EngineStringSetter(std::string engine::EngineOptions::*field) {
     return absl::OkStatus();
   };
 }
-absl::Status SetGrace(const std::string& value, ServerOptions& options) {
-  absl::Duration grace;
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(value, &seconds)) {
-    grace = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(value, &grace)) {
-    return BadValue("shutdown-grace", value, "a duration such as 30s or 2m");
+// Durations: "30s", "2m", "500ms", or a number of seconds; >= 0.
+Setter DurationSetter(const char* name, absl::Duration ServerOptions::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    absl::Duration duration;
+    int64_t seconds = 0;
+    if (absl::SimpleAtoi(value, &seconds)) {
+      duration = absl::Seconds(seconds);
+    } else if (!absl::ParseDuration(value, &duration)) {
+      return BadValue(name, value, "a duration such as 30s or 2m");
+    }
+    if (duration < absl::ZeroDuration()) {
+      return BadValue(name, value, "a duration >= 0");
+    }
+    options.*field = duration;
+    return absl::OkStatus();
+  };
+}
+absl::Status SetQueueShare(const std::string& value, ServerOptions& options) {
+  int32_t share = 0;
+  if (value == "auto") {
+    share = kAutomaticQueueSharePerTenant;
+  } else if (!absl::SimpleAtoi(value, &share) || share < 0) {
+    return BadValue("max-queued-per-tenant", value,
+                    "\"auto\" or an integer >= 0");
   }
-  if (grace < absl::ZeroDuration()) {
-    return BadValue("shutdown-grace", value, "a duration >= 0");
-  }
-  options.shutdown_grace = grace;
+  options.engine.max_queued_per_tenant = share;
   return absl::OkStatus();
 }
 
@@ -150,8 +164,17 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
        EngineIntSetter("threads", 0, &E::num_threads)},
       {"api-keys", "FILE",
        "API key file (lines \"<tenant> <tenant|admin> <sha256 of key>\"); "
-       "absent = open mode, every call is tenant \"default\" (default none)",
+       "absent = open mode, every call is tenant \"default\". Reloaded on "
+       "SIGHUP and when it changes; replace it atomically (write, then "
+       "rename) (default none)",
        StringSetter(&O::api_keys_file)},
+      {"api-keys-check-interval", "DURATION",
+       absl::StrCat("how often --api-keys is checked for changes; a change is "
+                    "applied once it has settled this long; 0 = only on "
+                    "SIGHUP (default ",
+                    absl::FormatDuration(d.api_keys_check_interval), ")"),
+       DurationSetter("api-keys-check-interval",
+                      &O::api_keys_check_interval)},
       {"registry-dir", "DIR",
        "durable adapter store (default $XDG_STATE_HOME/loraplex/registry if "
        "XDG_STATE_HOME is set, else ./loraplex-registry)",
@@ -203,14 +226,24 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
                     "(default ",
                     e.max_queued_requests, ")"),
        EngineIntSetter("max-queued-requests", 1, &E::max_queued_requests)},
-      {"max-queued-per-tenant", "N",
-       "the same bound per tenant; 0 = none (default 0)",
-       EngineIntSetter("max-queued-per-tenant", 0, &E::max_queued_per_tenant)},
+      {"max-queued-per-tenant", "N|auto",
+       absl::StrCat("requests one tenant may have waiting, so that one tenant "
+                    "cannot fill the queue for all; 0 = no bound; auto = a "
+                    "quarter of --max-queued-requests (rounded up) with "
+                    "--api-keys, no bound in open mode (default auto)"),
+       SetQueueShare},
       {"shutdown-grace", "DURATION",
        absl::StrCat("on SIGTERM/SIGINT, time running requests get to finish "
                     "(default ",
                     absl::FormatDuration(d.shutdown_grace), ")"),
-       SetGrace},
+       DurationSetter("shutdown-grace", &O::shutdown_grace)},
+      {"shutdown-grace-for-other-calls", "DURATION",
+       absl::StrCat("once generation has ended, time other calls (uploads) "
+                    "still get before they are cancelled (default ",
+                    absl::FormatDuration(d.shutdown_grace_for_other_calls),
+                    ")"),
+       DurationSetter("shutdown-grace-for-other-calls",
+                      &O::shutdown_grace_for_other_calls)},
       {"max-concurrent-uploads", "N",
        absl::StrCat("uploads in progress at once, over every tenant; more "
                     "are RESOURCE_EXHAUSTED (default ",

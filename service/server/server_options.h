@@ -12,6 +12,10 @@
 
 namespace loraplex::service {
 
+// engine.max_queued_per_tenant in a ServerOptions: "automatic", resolved by
+// ServerApp (see ResolvedQueueSharePerTenant in server_app.h).
+inline constexpr int32_t kAutomaticQueueSharePerTenant = -1;
+
 struct ServerOptions {
   // gRPC address, "host:port"; port 0 picks a free one (ServerApp::port()).
   std::string listen_address = "0.0.0.0:50051";
@@ -20,17 +24,28 @@ struct ServerOptions {
   // API key file (service/auth/api_key_store.h); empty = open mode, every
   // call acts as the tenant "default".
   std::string api_keys_file;
+  // How often the key file is checked for changes (reloaded once a change
+  // has settled for this long); zero = only on SIGHUP.
+  absl::Duration api_keys_check_interval = absl::Seconds(2);
   // Root of the durable adapter registry (created if missing).
   std::string registry_dir = "loraplex-registry";
   // A directory of PEFT adapters (<dir>/<name>/) stored on start as tenant
   // "demo", PUBLIC, unless already present; empty = none.
   std::string seed_adapters_dir;
-  // Model, device, dtype, batch/KV/cache/queue limits, max LoRA rank.
-  engine::EngineOptions engine;
+  // Model, device, dtype, batch/KV/cache/queue limits, max LoRA rank. The
+  // per-tenant queue share starts out automatic.
+  engine::EngineOptions engine = [] {
+    engine::EngineOptions defaults;
+    defaults.max_queued_per_tenant = kAutomaticQueueSharePerTenant;
+    return defaults;
+  }();
   uint64_t max_upload_bytes = uint64_t{512} << 20;  // One upload's files.
   int32_t max_adapters_per_tenant = 100;            // 0 = no limit.
   // SIGTERM/SIGINT: how long in-flight requests may run before cancelled.
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // Once generation has ended, how much longer other calls (uploads) may
+  // run before they are cancelled (Note [Shutdown order], server_app.cc).
+  absl::Duration shutdown_grace_for_other_calls = absl::Seconds(5);
   // Threads for upload commits (verify, validate, fsync, rename); at most
   // one per tenant at a time (Note [No RPC kind starves another]).
   int32_t blocking_threads = 4;

@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/server/server_app.h"
 
 namespace loraplex::service {
 namespace {
@@ -51,14 +52,30 @@ TEST(ServerFlagsTest, EnvironmentChangesModelAndRegistryDefaults) {
 
 TEST(ServerFlagsTest, ParsesEveryFlagInBothForms) {
   const std::vector<std::string> args = {
-      "--listen=127.0.0.1:1", "--metrics-listen=", "--model", "/m",
-      "--device=cuda:1", "--dtype=bfloat16", "--threads=3",
-      "--api-keys=/keys", "--registry-dir", "/reg", "--seed-adapters=/seed",
-      "--max-upload-bytes=1000", "--max-lora-rank=8",
-      "--max-adapters-per-tenant=0", "--max-resident-adapters=2",
-      "--max-host-adapters=5", "--max-batch-size=4", "--max-seq-len=128",
-      "--max-prefill-tokens=64", "--max-queued-requests=9",
-      "--max-queued-per-tenant=2", "--shutdown-grace=1m30s"};
+      "--listen=127.0.0.1:1",
+      "--metrics-listen=",
+      "--model",
+      "/m",
+      "--device=cuda:1",
+      "--dtype=bfloat16",
+      "--threads=3",
+      "--api-keys=/keys",
+      "--registry-dir",
+      "/reg",
+      "--seed-adapters=/seed",
+      "--max-upload-bytes=1000",
+      "--max-lora-rank=8",
+      "--max-adapters-per-tenant=0",
+      "--max-resident-adapters=2",
+      "--max-host-adapters=5",
+      "--max-batch-size=4",
+      "--max-seq-len=128",
+      "--max-prefill-tokens=64",
+      "--max-queued-requests=9",
+      "--max-queued-per-tenant=2",
+      "--shutdown-grace=1m30s",
+      "--api-keys-check-interval=500ms",
+      "--shutdown-grace-for-other-calls=12s"};
   absl::StatusOr<ParsedFlags> parsed =
       ParseServerFlags(args, TestEnvironment());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -83,6 +100,42 @@ TEST(ServerFlagsTest, ParsesEveryFlagInBothForms) {
   EXPECT_EQ(o.engine.max_queued_requests, 9);
   EXPECT_EQ(o.engine.max_queued_per_tenant, 2);
   EXPECT_EQ(o.shutdown_grace, absl::Seconds(90));
+  EXPECT_EQ(o.api_keys_check_interval, absl::Milliseconds(500));
+  EXPECT_EQ(o.shutdown_grace_for_other_calls, absl::Seconds(12));
+}
+
+// Note [Per-tenant queue share].
+TEST(ServerFlagsTest, TheQueueShareIsAutomaticUnlessGiven) {
+  absl::StatusOr<ParsedFlags> parsed = ParseServerFlags({}, TestEnvironment());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->options.engine.max_queued_per_tenant,
+            kAutomaticQueueSharePerTenant);
+  EXPECT_EQ(ResolvedQueueSharePerTenant(parsed->options), 0);  // Open mode.
+  parsed = ParseServerFlags({"--api-keys=/keys"}, TestEnvironment());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(ResolvedQueueSharePerTenant(parsed->options), 256);  // 1024 / 4.
+  parsed = ParseServerFlags({"--api-keys=/keys", "--max-queued-requests=10"},
+                            TestEnvironment());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(ResolvedQueueSharePerTenant(parsed->options), 3);  // Rounded up.
+  parsed = ParseServerFlags({"--api-keys=/keys", "--max-queued-requests=1"},
+                            TestEnvironment());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(ResolvedQueueSharePerTenant(parsed->options), 1);
+  for (const char* explicit_share : {"0", "7"}) {
+    parsed = ParseServerFlags(
+        {"--api-keys=/keys",
+         std::string("--max-queued-per-tenant=") + explicit_share},
+        TestEnvironment());
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(ResolvedQueueSharePerTenant(parsed->options),
+              std::stoi(explicit_share));
+  }
+  parsed =
+      ParseServerFlags({"--max-queued-per-tenant=auto"}, TestEnvironment());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->options.engine.max_queued_per_tenant,
+            kAutomaticQueueSharePerTenant);
 }
 
 TEST(ServerFlagsTest, AliasesAndSpecialValues) {
@@ -108,12 +161,16 @@ TEST(ServerFlagsTest, BadCommandLinesNameTheProblem) {
       {{"--model"}, "--model needs a value"},
       {{"positional"}, "unexpected argument \"positional\""},
       {{"--threads=-1"}, "--threads: \"-1\" is not an integer >= 0"},
-      {{"--max-batch-size=0"}, "--max-batch-size: \"0\" is not an integer >= 1"},
+      {{"--max-batch-size=0"},
+       "--max-batch-size: \"0\" is not an integer >= 1"},
       {{"--max-batch-size=many"}, "--max-batch-size"},
       {{"--max-upload-bytes=-5"}, "--max-upload-bytes"},
       {{"--max-adapters-per-tenant=x"}, "--max-adapters-per-tenant"},
       {{"--shutdown-grace=soon"}, "--shutdown-grace"},
       {{"--shutdown-grace=-3s"}, "a duration >= 0"},
+      {{"--max-queued-per-tenant=-1"}, "\"auto\" or an integer >= 0"},
+      {{"--max-queued-per-tenant=some"}, "\"auto\" or an integer >= 0"},
+      {{"--api-keys-check-interval=often"}, "a duration such as 30s"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.args[0]);
@@ -127,13 +184,27 @@ TEST(ServerFlagsTest, BadCommandLinesNameTheProblem) {
 
 TEST(ServerFlagsTest, UsageListsEveryFlagWithItsDefault) {
   const std::string usage = ServerUsage(TestEnvironment());
-  for (const char* flag :
-       {"--listen=", "--metrics-listen=", "--model=", "--device=", "--dtype=",
-        "--threads=", "--api-keys=", "--registry-dir=", "--seed-adapters=",
-        "--max-upload-bytes=", "--max-lora-rank=", "--max-adapters-per-tenant=",
-        "--max-resident-adapters=", "--max-host-adapters=", "--max-batch-size=",
-        "--max-seq-len=", "--max-queued-requests=", "--max-queued-per-tenant=",
-        "--shutdown-grace="}) {
+  for (const char* flag : {"--listen=",
+                           "--metrics-listen=",
+                           "--model=",
+                           "--device=",
+                           "--dtype=",
+                           "--threads=",
+                           "--api-keys=",
+                           "--registry-dir=",
+                           "--seed-adapters=",
+                           "--max-upload-bytes=",
+                           "--max-lora-rank=",
+                           "--max-adapters-per-tenant=",
+                           "--max-resident-adapters=",
+                           "--max-host-adapters=",
+                           "--max-batch-size=",
+                           "--max-seq-len=",
+                           "--max-queued-requests=",
+                           "--max-queued-per-tenant=",
+                           "--shutdown-grace=",
+                           "--api-keys-check-interval=",
+                           "--shutdown-grace-for-other-calls="}) {
     EXPECT_THAT(usage, HasSubstr(flag));
   }
   EXPECT_THAT(usage, HasSubstr("/repo/models/demo"));
