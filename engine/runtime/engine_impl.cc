@@ -128,6 +128,13 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     engine->adapters_ = std::make_unique<AdapterCache>(
         cache_options, config, dtype, engine->lora_bank_.get(), observer,
         [raw] { raw->Wake(); });
+    LogInfo(
+        "engine: KV cache %d MiB (%d sequences x %d tokens), LoRA bank %d MiB "
+        "(%d adapters x rank %d), reserved on %s",
+        static_cast<int64_t>(engine->kv_cache_->bytes() >> 20),
+        options.max_batch_size, max_seq_len,
+        static_cast<int64_t>(engine->lora_bank_->bytes() >> 20),
+        options.max_resident_adapters, options.max_lora_rank, device.str());
     engine->info_.config = config;
     engine->info_.device = device.str();
     engine->info_.dtype = DtypeName(dtype);
