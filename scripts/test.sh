@@ -11,6 +11,9 @@ jobs=${LORAPLEX_JOBS:-$(nproc)}
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
+# Clang's thread-safety analysis (ABSL_GUARDED_BY & co.) as errors, on the
+# annotated code of the build above (syntax only: a few minutes).
+scripts/thread-safety-check.sh build
 ctest --test-dir build --output-on-failure -j "$jobs"
 
 if [[ "${LORAPLEX_SKIP_ASAN:-0}" != 1 ]]; then

@@ -45,6 +45,7 @@ void UploadAdapterReactor::OnReadDone(bool ok) {
   if (!ok) {
     // The client closed its side, or the call was cancelled (dropped).
     absl::MutexLock lock(&call->mu);
+    call_->mu.AssertHeld();  // The same mutex, for the analysis.
     if (call->phase != Phase::kReceiving) return;
     if (cancelled_ || context_->IsCancelled()) {
       EndLocked(absl::CancelledError("the upload was cancelled"));
@@ -62,6 +63,7 @@ void UploadAdapterReactor::OnReadDone(bool ok) {
   }
   const absl::Status status = HandleMessage();
   absl::MutexLock lock(&call->mu);
+  call_->mu.AssertHeld();  // The same mutex, for the analysis.
   if (call->phase != Phase::kReceiving) return;
   if (!status.ok()) {
     EndLocked(status);
@@ -81,6 +83,7 @@ void UploadAdapterReactor::OnDone() {
 void UploadAdapterReactor::OnDeadlineLocked(absl::Status status) {
   const std::shared_ptr<CallState> call = call_;
   absl::MutexLock lock(&call->mu);
+  call_->mu.AssertHeld();  // The same mutex, for the analysis.
   if (call->phase == Phase::kReceiving) EndLocked(status);
 }
 
@@ -133,6 +136,7 @@ void UploadAdapterReactor::Commit() {
   const absl::Status status = CommitAndRegister();
   const std::shared_ptr<CallState> call = call_;
   absl::MutexLock lock(&call->mu);
+  call_->mu.AssertHeld();  // The same mutex, for the analysis.
   EndLocked(status);
 }
 

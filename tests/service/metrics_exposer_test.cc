@@ -87,7 +87,9 @@ class DrippingClient {
   // Blocks until `n` bytes went out (false if the connection broke first).
   bool WaitForBytesSent(int n) {
     absl::MutexLock lock(&mu_);
-    auto sent_or_broken = [this, n] { return sent_ >= n || broken_; };
+    auto sent_or_broken = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return sent_ >= n || broken_;
+    };
     mu_.AwaitWithTimeout(absl::Condition(&sent_or_broken), kSafetyNet);
     return sent_ >= n;
   }
