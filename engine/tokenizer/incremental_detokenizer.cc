@@ -11,7 +11,11 @@
 // and the last id is not one whose text later ids may still change
 // (Tokenizer::DecodeMayChangeAfter: a ByteFallback run, decoded as a whole,
 // ends only at a token that is not a byte token).
-// Then the window moves: prefix_offset_ = read_offset_, read_offset_ = end.
+// Then the window moves: read_offset_ = end, and prefix_offset_ =
+// read_offset_ (the old one) if the ids from there decode, on their own, to
+// some text. That keeps a decoder that trims the start of the text (Strip
+// with "start" > 1 trims several leading spaces, maybe several tokens) from
+// trimming past the window's prefix: trimming stopped inside prefix_text.
 // Every window starts where emitted text ended on a whole character, so
 // decoding from there is prefix-stable and the emitted pieces add up to
 // Decode(all ids). Ids that Decode drops anyway (outside the vocabulary, or
@@ -80,7 +84,10 @@ std::string IncrementalDetokenizer::TakeText(bool flush) {
     // supported ones does); emit from where the texts differ.
     emitted = CommonPrefixLength(prefix_text, new_text);
   }
-  prefix_offset_ = read_offset_;
+  if (!tokenizer_.Decode(ids.subspan(read_offset_), skip_special_tokens_)
+           .empty()) {
+    prefix_offset_ = read_offset_;
+  }
   read_offset_ = ids_.size();
   return new_text.substr(emitted);
 }

@@ -110,6 +110,29 @@ TEST(IncrementalDetokenizerTest, ByteFallbackRunsStreamAsDecodeHasThem) {
               ElementsAre("", "", "", "\u4f60a", "", "h"));
 }
 
+TEST(IncrementalDetokenizerTest, StripOfSeveralCharactersKeepsInnerSpaces) {
+  // Strip may trim more than the first token ("start": 5 trims five leading
+  // spaces of the fused text), so a window starting at a token that is all
+  // spaces would lose spaces the full Decode keeps.
+  // (Found by fuzz/tokenizer_json; fuzz/regressions/tokenizer_json.)
+  json config = BpeTokenizerJson({"a", " "});
+  config["decoder"] = {{"type", "Sequence"},
+                       {"decoders", json::array({{{"type", "Fuse"}},
+                                                 {{"type", "Strip"},
+                                                  {"content", " "},
+                                                  {"start", 5},
+                                                  {"stop", 0}}})}};
+  std::unique_ptr<Tokenizer> tokenizer = MustCreate(config);
+  ASSERT_NE(tokenizer, nullptr);
+  for (const std::vector<int32_t>& ids : {std::vector<int32_t>{0, 1, 1, 0},
+                                          {1, 1, 0, 1, 1, 1, 0, 1},
+                                          {0, 1, 1, 1, 1, 1, 1, 1, 0}}) {
+    EXPECT_EQ(absl::StrJoin(StreamPieces(*tokenizer, ids, false), ""),
+              tokenizer->Decode(ids, false));
+  }
+  EXPECT_EQ(tokenizer->Decode({0, 1, 1, 0}, false), "a  a");
+}
+
 TEST(IncrementalDetokenizerTest, IdsWithoutATokenDoNotEndAByteFallbackRun) {
   // Decode drops an id the vocabulary has no token for (a gap below
   // vocab_size), so it does not end a run of byte tokens either.
