@@ -83,6 +83,8 @@ ErrorScrubber::ErrorScrubber(const std::string& registry_dir,
     prefixes_.push_back(Prefix{std::move(path), Root::kRegistry});
   }
   for (std::string& path : Spellings(model_dir)) {
+    // A bare relative model directory ("demo") is too likely a name too.
+    if (path.front() != '/' && path.find('/') == std::string::npos) continue;
     prefixes_.push_back(Prefix{std::move(path), Root::kModel});
   }
   // Longest first, so that a directory inside another is matched whole.
@@ -127,8 +129,12 @@ std::string ErrorScrubber::Scrub(absl::string_view message) const {
         if (found == absl::string_view::npos) break;
         const size_t end = found + prefix.path.size();
         const bool starts_path = found == 0 || EndsPath(message[found - 1]);
-        const bool whole = end == message.size() || message[end] == '/' ||
-                           EndsPath(message[end]);
+        // A relative spelling ("models/demo") alone could be a word or a
+        // name (the tenant "demo"): only as a directory prefix.
+        const bool relative = prefix.path.front() != '/';
+        const bool whole =
+            (end < message.size() && message[end] == '/') ||
+            (!relative && (end == message.size() || EndsPath(message[end])));
         if (starts_path && whole) {
           if (found < best) {
             best = found;

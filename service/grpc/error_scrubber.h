@@ -12,7 +12,10 @@
 //   <model dir>[/<file>]               -> <model>[/<file>]
 //   <tenant>/<name>@<version>          -> <tenant>/<name>
 // where <registry> and <model dir> match as configured, as absolute paths
-// and as canonical paths (symbolic links resolved).
+// and as canonical paths (symbolic links resolved); a relative spelling
+// only where a path continues after it ("models/demo/config.json", not the
+// bare word), and a relative model directory only when it has a '/' (a
+// bare "demo" would also be a tenant's name).
 #ifndef LORAPLEX_SERVICE_GRPC_ERROR_SCRUBBER_H_
 #define LORAPLEX_SERVICE_GRPC_ERROR_SCRUBBER_H_
 

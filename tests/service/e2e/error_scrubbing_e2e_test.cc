@@ -67,6 +67,14 @@ TEST(ErrorScrubberTest, MatchesRelativeAbsoluteAndCanonicalSpellings) {
       relative.Scrub("rel-registry/adapters/t/n@" + std::string(kVersion)),
       "t/n");
   EXPECT_EQ(relative.Scrub(cwd + "/rel-registry/adapters/t/n"), "t/n");
+  // Relative spellings count as paths only when a path follows them; a
+  // bare relative model directory could be a tenant's name.
+  const ErrorScrubber models("", "models/demo");
+  EXPECT_EQ(models.Scrub("models/demo and models/demo/config.json"),
+            "models/demo and <model>/config.json");
+  const ErrorScrubber demo("", "demo");
+  EXPECT_EQ(demo.Scrub("adapter demo/bot of tenant demo"),
+            "adapter demo/bot of tenant demo");
 }
 
 class ErrorScrubbingTest : public ::testing::Test {
