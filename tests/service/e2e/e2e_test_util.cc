@@ -1,11 +1,7 @@
 #include "tests/service/e2e/e2e_test_util.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +9,6 @@
 #include <filesystem>
 #include <limits>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -27,6 +22,8 @@
 #include "service/auth/sha256.h"
 #include "tests/engine/runtime/fixture_cases.h"
 #include "tests/engine/test_util/test_files.h"
+#include "tools/metrics_client/http_get.h"
+#include "tools/metrics_client/prometheus_text.h"
 
 namespace loraplex::service::e2e {
 
@@ -310,83 +307,21 @@ StreamResult GenerateStream(v1::GenerationService::Stub& stub,
   return result;
 }
 
-namespace {
-
-// Parses `k1="v1",k2="v2"` (no escaped quotes in our label values).
-std::map<std::string, std::string> ParseLabels(const std::string& text) {
-  std::map<std::string, std::string> labels;
-  for (absl::string_view pair :
-       absl::StrSplit(text, "\",", absl::SkipEmpty())) {
-    const size_t equals = pair.find("=\"");
-    if (equals == absl::string_view::npos) continue;
-    std::string value(pair.substr(equals + 2));
-    if (!value.empty() && value.back() == '"') value.pop_back();
-    labels[std::string(pair.substr(0, equals))] = value;
-  }
-  return labels;
-}
-
-}  // namespace
-
 std::optional<double> MetricValue(
     const std::string& exposition, const std::string& name,
     const std::map<std::string, std::string>& labels) {
-  std::optional<double> total;
-  std::istringstream lines(exposition);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t space = line.rfind(' ');
-    if (space == std::string::npos) continue;
-    std::string series = line.substr(0, space);
-    std::map<std::string, std::string> series_labels;
-    const size_t brace = series.find('{');
-    if (brace != std::string::npos) {
-      series_labels =
-          ParseLabels(series.substr(brace + 1, series.size() - brace - 2));
-      series.resize(brace);
-    }
-    if (series != name) continue;
-    const bool matches = std::all_of(
-        labels.begin(), labels.end(), [&series_labels](const auto& label) {
-          auto it = series_labels.find(label.first);
-          return it != series_labels.end() && it->second == label.second;
-        });
-    double value = 0;
-    if (!matches || !absl::SimpleAtod(line.substr(space + 1), &value)) continue;
-    total = total.value_or(0) + value;
-  }
-  return total;
+  absl::StatusOr<metrics_client::ScrapedMetrics> metrics =
+      metrics_client::ScrapedMetrics::Parse(exposition);
+  EXPECT_TRUE(metrics.ok()) << metrics.status();
+  if (!metrics.ok()) return std::nullopt;
+  return metrics->Sum(name, labels);
 }
 
 std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address),
-                          sizeof(address)) != 0) {
-    ADD_FAILURE() << "cannot connect to 127.0.0.1:" << port;
-    if (fd >= 0) ::close(fd);
-    return "";
-  }
-  const std::string request =
-      absl::StrCat("GET ", path,
-                   " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(::write(fd, request.data(), request.size()),
-            static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buffer[16384];
-  ssize_t got = 0;
-  while ((got = ::read(fd, buffer, sizeof(buffer))) > 0) {
-    response.append(buffer, static_cast<size_t>(got));
-  }
-  ::close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  EXPECT_NE(body, std::string::npos) << response;
-  EXPECT_NE(response.find(" 200 "), std::string::npos) << response;
-  return body == std::string::npos ? "" : response.substr(body + 4);
+  absl::StatusOr<std::string> body = metrics_client::HttpGetBody(
+      metrics_client::LoopbackUrl(port, path), absl::Seconds(60));
+  EXPECT_TRUE(body.ok()) << body.status();
+  return body.ok() ? *body : "";
 }
 
 std::vector<std::string> DirEntries(const std::string& path) {

@@ -151,11 +151,14 @@ StreamResult GenerateStream(v1::GenerationService::Stub& stub,
                             const std::string& api_key = "");
 
 // The value of the series `name` whose labels include `labels`, summed over
-// the matching series of a Prometheus text exposition; nullopt if none.
+// the matching series of a Prometheus text exposition; nullopt if none (and
+// a test failure if the exposition does not parse). Parsed by
+// tools/metrics_client, the one Prometheus text parser.
 std::optional<double> MetricValue(
     const std::string& exposition, const std::string& name,
     const std::map<std::string, std::string>& labels = {});
-// The body of GET `path` from 127.0.0.1:`port` (HTTP/1.0).
+// The body of a 200 answer to GET `path` from 127.0.0.1:`port` ("" and a
+// test failure otherwise), through tools/metrics_client's HTTP client.
 std::string HttpGet(int port, const std::string& path);
 
 // Entries of a directory, sorted; empty if it does not exist.
