@@ -41,12 +41,11 @@ UploadAdapterReactor::UploadAdapterReactor(const ServicerDeps& deps,
 void UploadAdapterReactor::OnReadDone(bool ok) {
   lease_->Touch();
   // Keeps the mutex alive should a Finish below let OnDone delete `this`.
-  const std::shared_ptr<CallState> call = call_;
+  const std::shared_ptr<CallState> keep_alive = call_;
   if (!ok) {
     // The client closed its side, or the call was cancelled (dropped).
-    absl::MutexLock lock(&call->mu);
-    call_->mu.AssertHeld();  // The same mutex, for the analysis.
-    if (call->phase != Phase::kReceiving) return;
+    absl::MutexLock lock(&call_->mu);
+    if (call_->phase != Phase::kReceiving) return;
     if (cancelled_ || context_->IsCancelled()) {
       EndLocked(absl::CancelledError("the upload was cancelled"));
     } else if (staged_ == nullptr) {
@@ -58,13 +57,12 @@ void UploadAdapterReactor::OnReadDone(bool ok) {
     return;
   }
   {
-    absl::MutexLock lock(&call->mu);
-    if (call->phase != Phase::kReceiving) return;  // A deadline ended it.
+    absl::MutexLock lock(&call_->mu);
+    if (call_->phase != Phase::kReceiving) return;  // A deadline ended it.
   }
   const absl::Status status = HandleMessage();
-  absl::MutexLock lock(&call->mu);
-  call_->mu.AssertHeld();  // The same mutex, for the analysis.
-  if (call->phase != Phase::kReceiving) return;
+  absl::MutexLock lock(&call_->mu);
+  if (call_->phase != Phase::kReceiving) return;
   if (!status.ok()) {
     EndLocked(status);
     return;
@@ -81,10 +79,9 @@ void UploadAdapterReactor::OnDone() {
 }
 
 void UploadAdapterReactor::OnDeadlineLocked(absl::Status status) {
-  const std::shared_ptr<CallState> call = call_;
-  absl::MutexLock lock(&call->mu);
-  call_->mu.AssertHeld();  // The same mutex, for the analysis.
-  if (call->phase == Phase::kReceiving) EndLocked(status);
+  const std::shared_ptr<CallState> keep_alive = call_;
+  absl::MutexLock lock(&call_->mu);
+  if (call_->phase == Phase::kReceiving) EndLocked(status);
 }
 
 absl::Status UploadAdapterReactor::HandleMessage() {
@@ -134,9 +131,8 @@ void UploadAdapterReactor::StartCommitLocked() {
 
 void UploadAdapterReactor::Commit() {
   const absl::Status status = CommitAndRegister();
-  const std::shared_ptr<CallState> call = call_;
-  absl::MutexLock lock(&call->mu);
-  call_->mu.AssertHeld();  // The same mutex, for the analysis.
+  const std::shared_ptr<CallState> keep_alive = call_;
+  absl::MutexLock lock(&call_->mu);
   EndLocked(status);
 }
 

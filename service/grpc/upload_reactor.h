@@ -54,8 +54,9 @@ class UploadAdapterReactor final
   };
 
   // What a Finish may outlive: once Finish is called, OnDone may run on
-  // another thread and delete the reactor, so a thread that calls Finish
-  // under the mutex holds its own reference to it (see Locked()).
+  // another thread and delete the reactor, so a thread that may call
+  // Finish under the mutex first takes its own reference to this state
+  // (`keep_alive`); the lock's unlock then touches only the state.
   struct CallState {
     absl::Mutex mu;
     Phase phase ABSL_GUARDED_BY(mu) = Phase::kReceiving;
