@@ -42,10 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tokenizer = HfTokenizer::Create(parts.first, TokenizerConfig());
   if (!tokenizer.ok()) return 0;
   const Tokenizer& t = **tokenizer;
+  // The tokenizer is what is fuzzed; 1 KiB of text exercises it and keeps
+  // each run short (every id is pushed through the detokenizer).
+  const std::string_view text = parts.second.substr(0, 1024);
   for (bool special : {false, true}) {
-    auto ids = t.Encode(parts.second, special);
+    auto ids = t.Encode(text, special);
     if (!ids.ok()) {
-      LORAPLEX_FUZZ_CHECK(!utf8::IsValid(parts.second));
+      LORAPLEX_FUZZ_CHECK(!utf8::IsValid(text));
       continue;
     }
     for (int32_t id : *ids) {
@@ -55,12 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Arbitrary ids, some outside the vocabulary.
   std::vector<int32_t> ids;
-  for (size_t i = 0; i + 1 < parts.second.size() && ids.size() < 64; i += 2) {
-    ids.push_back(
-        static_cast<int32_t>(static_cast<uint8_t>(parts.second[i]) << 8 |
-                             static_cast<uint8_t>(parts.second[i + 1])) %
-            (t.vocab_size() + 8) -
-        4);
+  for (size_t i = 0; i + 1 < text.size() && ids.size() < 64; i += 2) {
+    ids.push_back(static_cast<int32_t>(static_cast<uint8_t>(text[i]) << 8 |
+                                       static_cast<uint8_t>(text[i + 1])) %
+                      (t.vocab_size() + 8) -
+                  4);
   }
   CheckDecoding(t, ids, /*skip_special=*/false);
   return 0;

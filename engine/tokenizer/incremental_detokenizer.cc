@@ -65,6 +65,11 @@ std::string IncrementalDetokenizer::Flush() {
 }
 
 std::string IncrementalDetokenizer::TakeText(bool flush) {
+  // Checked before decoding anything: a long ByteFallback run then costs
+  // one decode when it ends, not one per token.
+  if (!flush && tokenizer_.DecodeMayChangeAfter(ids_.back())) {
+    return std::string();
+  }
   const absl::Span<const int32_t> ids(ids_);
   const std::string prefix_text = tokenizer_.Decode(
       ids.subspan(prefix_offset_, read_offset_ - prefix_offset_),
@@ -75,7 +80,6 @@ std::string IncrementalDetokenizer::TakeText(bool flush) {
   if (!flush) {
     if (new_text.size() <= prefix_text.size() ||
         utf8::EndsWithReplacementChar(new_text) ||
-        tokenizer_.DecodeMayChangeAfter(ids_.back()) ||
         !StartsWith(new_text, prefix_text)) {
       return std::string();
     }
