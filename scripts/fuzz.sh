@@ -12,6 +12,8 @@
 #   LORAPLEX_FUZZ_BUILD=0        use the build directory as it is
 #   LORAPLEX_JOBS=N              parallel compile jobs (default: nproc)
 #   LORAPLEX_FUZZ_ARGS="..."     extra libFuzzer flags, e.g. -runs=1000000
+#   LORAPLEX_FUZZ_FRESH=1        start from the seeds only, forgetting what
+#                                earlier runs found (<build>/fuzz-corpus)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +43,7 @@ for t in "${targets[@]}"; do
   fuzzer="$dir/fuzz/${t}_fuzzer"
   work="$dir/fuzz-corpus/$t"        # What this machine found; kept.
   artifacts="$dir/fuzz-artifacts/$t/"
+  if [[ "${LORAPLEX_FUZZ_FRESH:-0}" == 1 ]]; then rm -rf "$work"; fi
   mkdir -p "$work" "$artifacts"
   corpora=("fuzz/corpus/$t")
   if [[ -d "fuzz/regressions/$t" ]]; then
