@@ -9,10 +9,12 @@
 #   sweep_N.json         the loraplex-loadgen report of each sweep point
 #   grpc_overhead.json   same closed-loop workload in-process vs over gRPC
 #   cold_adapter.json    upload -> first token; disk load / host hit / device hit
+#   safetensors_header.json  opening files with 1,000-100,000 header entries
 #
 # Usage: bench/run_all.sh [BUILD_DIR]      (default: build)
 # Needs the targets loraplex-server loraplex-loadgen engine_decode_bench
-# make_bench_model engine_serving_bench cold_adapter_bench, python3, and
+# make_bench_model engine_serving_bench cold_adapter_bench
+# safetensors_header_bench, python3, and
 # gnuplot for the PNG (skipped with a warning without it).
 # Env: SWEEP_SECONDS (default 30) per sweep point; THREADS (default 0 = all
 # cores) for the server and the engine benchmarks.
@@ -33,7 +35,8 @@ trap cleanup EXIT
 
 for binary in service/server/loraplex-server tools/loadgen/loraplex-loadgen \
     bench/engine_decode_bench bench/make_bench_model \
-    bench/engine_serving_bench bench/cold_adapter_bench; do
+    bench/engine_serving_bench bench/cold_adapter_bench \
+    bench/safetensors_header_bench; do
   [[ -x "$build/$binary" ]] || { echo "run_all: missing $build/$binary (build it first)" >&2; exit 1; }
 done
 loadgen="$build/tools/loadgen/loraplex-loadgen"
@@ -91,6 +94,9 @@ echo "run_all: 1. engine decode" >&2
 "$build/bench/engine_decode_bench" "${geometry[@]}" --batch "$concurrency" \
   --adapters "$concurrency" --rank "$rank" --context 64 --steps 32 \
   --repeats 3 --threads "$threads" > "$results/engine_decode.json"
+
+"$build/bench/safetensors_header_bench" --dir "$work" \
+  > "$results/safetensors_header.json"
 
 "$build/bench/make_bench_model" --out "$work/model" "${geometry[@]}"
 
