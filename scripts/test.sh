@@ -21,8 +21,10 @@ if [[ "${LORAPLEX_SKIP_ASAN:-0}" != 1 ]]; then
   # untrusted bytes: run their tests again under ASan + UBSan. Built with
   # clang, the same build holds the libFuzzer targets (fuzz/): ctest replays
   # their seeds and saved crashes, then each target is fuzzed briefly: a
-  # fixed seed and number of runs from the committed seeds only, so CI is
-  # deterministic (scripts/fuzz.sh alone fuzzes with random seeds).
+  # fixed seed and number of runs from the committed seeds only (about 1.5
+  # min in all), as repeatable as libFuzzer allows (Abseil's per-process
+  # hash seed still varies the paths a little); scripts/fuzz.sh alone
+  # fuzzes with random seeds, for as long as asked.
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER=clang++ -DLORAPLEX_SANITIZE=ON -DLORAPLEX_FUZZ=ON
   cmake --build build-asan -j "$jobs"
