@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -99,7 +100,7 @@ absl::StatusOr<int> BindAndListen(int family, const sockaddr* address,
   return fd;
 }
 
-absl::StatusOr<int> ListenOnEveryAddress(int port) {
+absl::StatusOr<std::vector<int>> ListenOnEveryAddress(int port) {
   sockaddr_in6 any6{};
   any6.sin6_family = AF_INET6;
   any6.sin6_addr = in6addr_any;
@@ -107,17 +108,34 @@ absl::StatusOr<int> ListenOnEveryAddress(int port) {
   absl::StatusOr<int> fd =
       BindAndListen(AF_INET6, reinterpret_cast<const sockaddr*>(&any6),
                     sizeof(any6), /*dual_stack=*/true);
-  if (fd.ok()) return fd;
-  // No IPv6 here (or no dual stack): IPv4 only.
-  sockaddr_in any4{};
-  any4.sin_family = AF_INET;
-  any4.sin_addr.s_addr = htonl(INADDR_ANY);
-  any4.sin_port = htons(static_cast<uint16_t>(port));
-  return BindAndListen(AF_INET, reinterpret_cast<const sockaddr*>(&any4),
+  if (!fd.ok()) {
+    // No IPv6 here (or no dual stack): IPv4 only.
+    sockaddr_in any4{};
+    any4.sin_family = AF_INET;
+    any4.sin_addr.s_addr = htonl(INADDR_ANY);
+    any4.sin_port = htons(static_cast<uint16_t>(port));
+    fd = BindAndListen(AF_INET, reinterpret_cast<const sockaddr*>(&any4),
                        sizeof(any4), /*dual_stack=*/false);
+  }
+  if (!fd.ok()) return fd.status();
+  return std::vector<int>{*fd};
 }
 
-absl::StatusOr<int> ListenOnHost(const HostPort& parts) {
+int BoundPort(int fd);
+
+void SetPort(sockaddr* address, int port) {
+  if (address->sa_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(address)->sin6_port =
+        htons(static_cast<uint16_t>(port));
+  } else if (address->sa_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(address)->sin_port =
+        htons(static_cast<uint16_t>(port));
+  }
+}
+
+// Every address `parts.host` resolves to (as gRPC's listener does), on one
+// port: with port 0, the one the first bind picked.
+absl::StatusOr<std::vector<int>> ListenOnHost(const HostPort& parts) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -129,15 +147,25 @@ absl::StatusOr<int> ListenOnHost(const HostPort& parts) {
     return absl::UnavailableError(absl::StrCat("cannot resolve \"", parts.host,
                                                "\": ", gai_strerror(resolved)));
   }
-  absl::StatusOr<int> fd = absl::UnavailableError("no address to listen on");
-  for (const addrinfo* entry = found; entry != nullptr;
-       entry = entry->ai_next) {
-    fd = BindAndListen(entry->ai_family, entry->ai_addr, entry->ai_addrlen,
-                       /*dual_stack=*/false);
-    if (fd.ok()) break;
+  std::vector<int> fds;
+  absl::Status last = absl::UnavailableError("no address to listen on");
+  int port = 0;
+  absl::SimpleAtoi(parts.port, &port);
+  for (addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
+    SetPort(entry->ai_addr, port);
+    absl::StatusOr<int> fd =
+        BindAndListen(entry->ai_family, entry->ai_addr, entry->ai_addrlen,
+                      /*dual_stack=*/false);
+    if (!fd.ok()) {
+      last = fd.status();
+      continue;
+    }
+    fds.push_back(*fd);
+    port = BoundPort(*fd);
   }
   freeaddrinfo(found);
-  return fd;
+  if (fds.empty()) return last;
+  return fds;
 }
 
 int BoundPort(int fd) {
@@ -164,20 +192,22 @@ absl::StatusOr<std::unique_ptr<ConnectionAcceptor>> ConnectionAcceptor::Listen(
   ASSIGN_OR_RETURN(const HostPort parts, SplitAddress(options.address));
   int port = 0;
   absl::SimpleAtoi(parts.port, &port);
-  absl::StatusOr<int> fd =
+  absl::StatusOr<std::vector<int>> fds =
       IsWildcard(parts.host) ? ListenOnEveryAddress(port) : ListenOnHost(parts);
-  if (!fd.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on \"", options.address, "\": ", fd.status().message()));
+  if (!fds.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on \"",
+                                               options.address,
+                                               "\": ", fds.status().message()));
   }
   const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) {
     const int error = errno;
-    close(*fd);
+    for (int fd : *fds) close(fd);
     return absl::ErrnoToStatus(error, "eventfd");
   }
+  const int bound_port = BoundPort(fds->front());
   return std::unique_ptr<ConnectionAcceptor>(new ConnectionAcceptor(
-      *fd, wake_fd, BoundPort(*fd), options.max_open_fds));
+      *std::move(fds), wake_fd, bound_port, options.max_open_fds));
 }
 
 ConnectionAcceptor::~ConnectionAcceptor() {
@@ -208,8 +238,8 @@ void ConnectionAcceptor::Stop() {
     // The counter cannot overflow with one write; nothing to do.
   }
   if (thread_.joinable()) thread_.join();
-  close(listen_fd_);
-  listen_fd_ = -1;
+  for (int fd : listen_fds_) close(fd);
+  listen_fds_.clear();
 }
 
 bool ConnectionAcceptor::WaitForStop(absl::Duration timeout) {
@@ -219,24 +249,30 @@ bool ConnectionAcceptor::WaitForStop(absl::Duration timeout) {
 }
 
 void ConnectionAcceptor::AcceptLoop() {
+  std::vector<pollfd> fds;
+  for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+  fds.push_back({wake_fd_, POLLIN, 0});
   while (!stopped_.load()) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    for (pollfd& entry : fds) entry.revents = 0;
+    if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno != EINTR && WaitForStop(kRetryAfterResourceError)) return;
       continue;
     }
-    if (fds[1].revents != 0) return;
-    if (fds[0].revents != 0 && !AcceptPending() &&
-        WaitForStop(kRetryAfterResourceError)) {
-      return;
+    if (fds.back().revents != 0) return;  // Stop().
+    bool short_of_resources = false;
+    for (size_t i = 0; i + 1 < fds.size(); ++i) {
+      if (fds[i].revents != 0 && !AcceptPending(fds[i].fd)) {
+        short_of_resources = true;
+      }
     }
+    if (short_of_resources && WaitForStop(kRetryAfterResourceError)) return;
   }
 }
 
-bool ConnectionAcceptor::AcceptPending() {
+bool ConnectionAcceptor::AcceptPending(int listen_fd) {
   while (!stopped_.load()) {
     const int fd =
-        accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
       if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
@@ -268,7 +304,7 @@ bool ConnectionAcceptor::AcceptPending() {
     }
     grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters
         connection;
-    connection.listener_fd = listen_fd_;
+    connection.listener_fd = listen_fd;
     connection.fd = fd;  // gRPC owns it from here on.
     grpc_acceptor_->HandleNewConnection(&connection);
   }

@@ -29,6 +29,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -39,8 +41,9 @@ class ConnectionAcceptor {
  public:
   struct Options {
     // "host:port", "[v6 address]:port" or ":port"; host 0.0.0.0, :: or
-    // empty listens on every address (IPv6 and IPv4 where possible), like
-    // gRPC's own listener. Port 0 picks a free one (port()).
+    // empty listens on every address (IPv6 and IPv4 where possible), a
+    // name on every address it resolves to, like gRPC's own listener. Port
+    // 0 picks a free one (port()).
     std::string address;
     // Note [File descriptor budget]: the most descriptors the process may
     // have open for a new connection to be handed over; 0 = no limit.
@@ -71,23 +74,25 @@ class ConnectionAcceptor {
   int64_t refused_connections() const { return refused_.load(); }
 
  private:
-  ConnectionAcceptor(int listen_fd, int wake_fd, int port, int64_t max_open_fds)
-      : listen_fd_(listen_fd),
+  ConnectionAcceptor(std::vector<int> listen_fds, int wake_fd, int port,
+                     int64_t max_open_fds)
+      : listen_fds_(std::move(listen_fds)),
         wake_fd_(wake_fd),
         port_(port),
         max_open_fds_(max_open_fds) {}
 
   void AcceptLoop();
-  // Accepts what is pending; false when accept4 failed for lack of
-  // resources (the loop then waits a little).
-  bool AcceptPending();
+  // Accepts what is pending on `listen_fd`; false when accept4 failed for
+  // lack of resources (the loop then waits a little).
+  bool AcceptPending(int listen_fd);
   // Whether the connection just accepted (already counted as open) may be
   // handed over.
   bool WithinBudget();
   // Waits up to `timeout` for Stop; true when stopping.
   bool WaitForStop(absl::Duration timeout);
 
-  int listen_fd_;
+  // One per address the host resolved to (one for a wildcard host).
+  std::vector<int> listen_fds_;
   const int wake_fd_;  // eventfd: Stop() wakes the loop.
   const int port_;
   const int64_t max_open_fds_;
