@@ -7,7 +7,7 @@
 // 60 KiB + glog 30 KiB + LibTorch 10 KiB + ...), so pthread_create fails with
 // EINVAL and the exposer never starts. The HTTP side is cpp-httplib, whose
 // threads have default stacks, bounded so that no client can stall scrapes
-// (bounded_http_server.h); the text format comes from prometheus-cpp's
+// (service/http/bounded_http_server.h); the text format comes from prometheus-cpp's
 // TextSerializer.
 #ifndef LORAPLEX_SERVICE_METRICS_METRICS_EXPOSER_H_
 #define LORAPLEX_SERVICE_METRICS_METRICS_EXPOSER_H_
@@ -19,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "prometheus/registry.h"
-#include "service/metrics/bounded_http_server.h"
+#include "service/http/bounded_http_server.h"
 
 namespace loraplex::service {
 

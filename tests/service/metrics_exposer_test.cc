@@ -218,7 +218,7 @@ TEST(MetricsExposerTest, SlowClientsNeverBlockAnotherScrape) {
   // Long enough that the slow clients are still there for every scrape
   // however slow this machine is.
   HttpServerLimits limits;
-  limits.connection_deadline = absl::Minutes(10);
+  limits.request_deadline = absl::Minutes(10);
   absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
       MetricsExposer::Start("127.0.0.1:0", registry, nullptr, limits);
   ASSERT_TRUE(exposer.ok()) << exposer.status();
@@ -238,7 +238,7 @@ TEST(MetricsExposerTest, SlowClientsNeverBlockAnotherScrape) {
 
 TEST(MetricsExposerTest, AConnectionIsCutOffAtItsDeadlineHoweverItDrips) {
   HttpServerLimits limits;
-  limits.connection_deadline = absl::Milliseconds(300);
+  limits.request_deadline = absl::Milliseconds(300);
   absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
       MetricsExposer::Start("127.0.0.1:0",
                             std::make_shared<prometheus::Registry>(), nullptr,

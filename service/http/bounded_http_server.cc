@@ -1,6 +1,8 @@
-#include "service/metrics/bounded_http_server.h"
+#include "service/http/bounded_http_server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,56 +16,69 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "service/metrics/deadline_socket_stream.h"
+#include "service/http/deadline_socket_stream.h"
 
 namespace loraplex::service {
 namespace {
 
-// The deadline of the connection the current thread is about to serve:
-// set by ConnectionQueue around each job, read by process_and_close_socket
-// (httplib's job is an opaque function that only passes the socket on).
-thread_local absl::Time current_connection_deadline = absl::InfinitePast();
+// The request deadline of the connection the current thread is about to
+// serve: set by ConnectionQueue around each job, read by
+// process_and_close_socket (httplib's job is an opaque function that only
+// passes the socket on).
+thread_local absl::Time current_request_deadline = absl::InfinitePast();
 
 // Runs one of httplib's per-connection jobs under `deadline`.
 void RunConnection(const std::function<void()>& job, absl::Time deadline) {
-  current_connection_deadline = deadline;
+  current_request_deadline = deadline;
   job();
-  current_connection_deadline = absl::InfinitePast();
+  current_request_deadline = absl::InfinitePast();
 }
 
-// httplib's TaskQueue: a fixed set of workers and a bounded FIFO of
-// accepted connections. Every job must run, because only it closes its
-// socket; a job over the bound runs at once on the accepting thread with a
+// A fixed set of workers and a bounded FIFO of accepted connections. Every
+// job must run, because only it closes its socket; a job over the bound (or
+// arriving after StopAccepting) runs at once on the accepting thread with a
 // deadline already passed, so it just closes the connection.
-class ConnectionQueue final : public httplib::TaskQueue {
+class ConnectionQueue {
  public:
   explicit ConnectionQueue(const HttpServerLimits& limits) : limits_(limits) {
     for (int32_t i = 0; i < limits.worker_threads; ++i) {
       workers_.emplace_back([this] { Work(); });
     }
   }
-  ~ConnectionQueue() override { shutdown(); }
+  ~ConnectionQueue() { Shutdown(); }
 
   // The accepting thread: one connection just accepted.
-  void enqueue(std::function<void()> job) override ABSL_LOCKS_EXCLUDED(mu_) {
+  void Enqueue(std::function<void()> job) ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
-      if (!stopping_ &&
+      if (state_ == State::kServing &&
           jobs_.size() < static_cast<size_t>(limits_.max_waiting_connections)) {
         jobs_.push_back(
-            {std::move(job), absl::Now() + limits_.connection_deadline});
+            {std::move(job), absl::Now() + limits_.request_deadline});
         return;
       }
     }
     RunConnection(job, absl::InfinitePast());
   }
 
-  // Lets the workers finish the queued jobs (each closes its connection
-  // at once when the server is stopping) and joins them.
-  void shutdown() override ABSL_LOCKS_EXCLUDED(mu_) {
+  void StopAccepting() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kServing) state_ = State::kDraining;
+  }
+
+  bool AwaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithDeadline(
+        absl::Condition(this, &ConnectionQueue::IdleLocked), deadline);
+  }
+
+  // Lets the workers finish the queued jobs (each closes its connection at
+  // once when the server is stopping) and joins them. Idempotent; not
+  // concurrently with itself.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
-      stopping_ = true;
+      state_ = State::kStopped;
     }
     for (std::thread& worker : workers_) {
       if (worker.joinable()) worker.join();
@@ -71,6 +86,11 @@ class ConnectionQueue final : public httplib::TaskQueue {
   }
 
  private:
+  enum class State {
+    kServing,   // Accepted connections queue for a worker.
+    kDraining,  // New ones are closed; queued ones are still served.
+    kStopped,   // Workers exit once the queue is empty.
+  };
   struct Job {
     std::function<void()> run;
     absl::Time deadline;
@@ -81,23 +101,44 @@ class ConnectionQueue final : public httplib::TaskQueue {
       Job job;
       {
         absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &ConnectionQueue::HasWorkOrStopping));
-        if (jobs_.empty()) return;  // Stopping, and nothing left.
+        mu_.Await(absl::Condition(this, &ConnectionQueue::HasWorkOrStopped));
+        if (jobs_.empty()) return;  // Stopped, and nothing left.
         job = std::move(jobs_.front());
         jobs_.pop_front();
+        ++busy_;
       }
       RunConnection(job.run, job.deadline);
+      absl::MutexLock lock(&mu_);
+      --busy_;
     }
   }
-  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !jobs_.empty() || stopping_;
+  bool HasWorkOrStopped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !jobs_.empty() || state_ == State::kStopped;
+  }
+  bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return jobs_.empty() && busy_ == 0;
   }
 
   const HttpServerLimits limits_;
   absl::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;  // Workers running a job.
+  State state_ ABSL_GUARDED_BY(mu_) = State::kServing;
   std::vector<std::thread> workers_;  // Started in the constructor.
+};
+
+// httplib's TaskQueue, which its accept loop creates and destroys, over a
+// ConnectionQueue that outlives it.
+class TaskQueueAdapter final : public httplib::TaskQueue {
+ public:
+  explicit TaskQueueAdapter(ConnectionQueue* queue) : queue_(queue) {}
+  void enqueue(std::function<void()> job) override {
+    queue_->Enqueue(std::move(job));
+  }
+  void shutdown() override { queue_->Shutdown(); }
+
+ private:
+  ConnectionQueue* const queue_;
 };
 
 // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a
@@ -112,7 +153,9 @@ void ReuseAddressOnly(socket_t sock) {
 class BoundedHttpServer::ConnectionServer final : public httplib::Server {
  public:
   explicit ConnectionServer(const HttpServerLimits& limits)
-      : limits_(limits), stop_fd_(eventfd(0, EFD_CLOEXEC)) {
+      : limits_(limits),
+        stop_fd_(eventfd(0, EFD_CLOEXEC)),
+        queue_(std::make_unique<ConnectionQueue>(limits)) {
     set_socket_options(ReuseAddressOnly);
     set_payload_max_length(limits.max_request_bytes);
     set_keep_alive_max_count(1);
@@ -120,10 +163,11 @@ class BoundedHttpServer::ConnectionServer final : public httplib::Server {
       // httplib creates the queue as its accept loop starts: from here on,
       // stop() reaches the loop.
       accepting_.Notify();
-      return new ConnectionQueue(limits_);
+      return new TaskQueueAdapter(queue_.get());
     };
   }
   ~ConnectionServer() override {
+    queue_->Shutdown();
     if (stop_fd_ >= 0) close(stop_fd_);
   }
 
@@ -133,6 +177,7 @@ class BoundedHttpServer::ConnectionServer final : public httplib::Server {
   void AcceptLoopEnded() {
     if (!accepting_.HasBeenNotified()) accepting_.Notify();
   }
+  ConnectionQueue& queue() { return *queue_; }
 
   // Ends every connection's waits, then stops the accept loop.
   void StopServing() {
@@ -144,12 +189,18 @@ class BoundedHttpServer::ConnectionServer final : public httplib::Server {
  private:
   // httplib calls this (virtually) from the job it queues for each accepted
   // connection; it replaces httplib's keep-alive loop and per-read
-  // timeouts with one request under the connection's deadline.
+  // timeouts with one request under the connection's deadlines.
   bool process_and_close_socket(socket_t sock) override {
     bool served = false;
-    if (current_connection_deadline > absl::Now()) {
-      DeadlineSocketStream stream(sock, current_connection_deadline, stop_fd_,
-                                  limits_.max_request_bytes);
+    if (current_request_deadline > absl::Now()) {
+      // Streamed parts go out as they are written.
+      const int yes = 1;
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+      DeadlineSocketStream stream(
+          sock,
+          {current_request_deadline, limits_.write_timeout,
+           limits_.max_request_bytes},
+          stop_fd_);
       bool connection_closed = false;
       served = process_request(stream, /*close_connection=*/true,
                                connection_closed, nullptr);
@@ -162,6 +213,9 @@ class BoundedHttpServer::ConnectionServer final : public httplib::Server {
   const HttpServerLimits limits_;
   const int stop_fd_;  // eventfd, readable once stopping.
   absl::Notification accepting_;
+  // Declared last: its workers run process_and_close_socket, which reads
+  // the members above.
+  const std::unique_ptr<ConnectionQueue> queue_;
 };
 
 absl::StatusOr<std::unique_ptr<BoundedHttpServer>> BoundedHttpServer::Start(
@@ -191,6 +245,12 @@ absl::StatusOr<std::unique_ptr<BoundedHttpServer>> BoundedHttpServer::Start(
   });
   http.WaitUntilAccepting();
   return server;
+}
+
+void BoundedHttpServer::StopAccepting() { server_->queue().StopAccepting(); }
+
+bool BoundedHttpServer::AwaitIdle(absl::Time deadline) {
+  return server_->queue().AwaitIdle(deadline);
 }
 
 BoundedHttpServer::~BoundedHttpServer() {
