@@ -7,7 +7,7 @@
 #include "engine/engine.h"
 #include "service/auth/api_key_store.h"
 #include "service/grpc/blocking_executor.h"
-#include "service/grpc/error_scrubber.h"
+#include "service/frontend/error_scrubber.h"
 #include "service/grpc/upload_supervisor.h"
 #include "service/metrics/server_metrics.h"
 #include "service/registry/adapter_registry.h"

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "service/grpc/error_scrubber.h"
+#include "service/frontend/error_scrubber.h"
 
 namespace loraplex::service {
 

@@ -25,7 +25,7 @@
 #include "service/grpc/adapter_service.h"
 #include "service/grpc/blocking_executor.h"
 #include "service/grpc/connection_acceptor.h"
-#include "service/grpc/error_scrubber.h"
+#include "service/frontend/error_scrubber.h"
 #include "service/grpc/generation_service.h"
 #include "service/grpc/upload_supervisor.h"
 #include "service/metrics/metrics_exposer.h"

@@ -1,4 +1,4 @@
-// Note [Client-visible errors] (service/grpc/error_scrubber.h): no error a
+// Note [Client-visible errors] (service/frontend/error_scrubber.h): no
 // client reads carries a server file path or an engine adapter id, whatever
 // layer it came from: the engine failing to load stored files, registry
 // I/O on delete and upload. Plus the scrubber's rules one by one.
@@ -9,7 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/grpc/error_scrubber.h"
+#include "service/frontend/error_scrubber.h"
 #include "tests/engine/test_util/test_files.h"
 #include "tests/service/e2e/e2e_test_util.h"
 

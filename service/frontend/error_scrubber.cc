@@ -1,4 +1,4 @@
-#include "service/grpc/error_scrubber.h"
+#include "service/frontend/error_scrubber.h"
 
 #include <algorithm>
 #include <filesystem>

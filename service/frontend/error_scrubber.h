@@ -4,7 +4,8 @@
 // adapter id ("<tenant>/<name>@<version>", an internal key). Errors come
 // from many layers (engine load failures, registry I/O, validation) that
 // rightly name paths in the server's log; they are scrubbed once, where an
-// RPC ends (ToClientStatus in status_conversion.h), by an ErrorScrubber:
+// RPC ends (ToClientStatus in service/grpc/status_conversion.h, OpenAiError in
+// service/http/openai_error.h), by an ErrorScrubber:
 //   <registry>/adapters/<tenant>/<name>@<version>[/<file>]
 //                                      -> <tenant>/<name>[/<file>]
 //   <registry>/.staging/<id>[/<file>]  -> <upload>[/<file>]
@@ -16,8 +17,8 @@
 // only where a path continues after it ("models/demo/config.json", not the
 // bare word), and a relative model directory only when it has a '/' (a
 // bare "demo" would also be a tenant's name).
-#ifndef LORAPLEX_SERVICE_GRPC_ERROR_SCRUBBER_H_
-#define LORAPLEX_SERVICE_GRPC_ERROR_SCRUBBER_H_
+#ifndef LORAPLEX_SERVICE_FRONTEND_ERROR_SCRUBBER_H_
+#define LORAPLEX_SERVICE_FRONTEND_ERROR_SCRUBBER_H_
 
 #include <string>
 #include <vector>
@@ -53,4 +54,4 @@ class ErrorScrubber {
 
 }  // namespace loraplex::service
 
-#endif  // LORAPLEX_SERVICE_GRPC_ERROR_SCRUBBER_H_
+#endif  // LORAPLEX_SERVICE_FRONTEND_ERROR_SCRUBBER_H_
