@@ -43,7 +43,13 @@ function(loraplex_add_test name)
   if(T_LABELS)
     list(APPEND props LABELS "${T_LABELS}")
   endif()
+  set(filter)
+  if(LORAPLEX_TSAN)  # cmake/LoraplexTsan.cmake
+    list(APPEND props ENVIRONMENT "TSAN_OPTIONS=${LORAPLEX_TSAN_OPTIONS}")
+    set(filter TEST_FILTER "-${LORAPLEX_TSAN_EXCLUDED_TESTS}")
+  endif()
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 120
+    ${filter}
     PROPERTIES ${props})
 endfunction()
