@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ class EngineObserver {
                       int32_t prefill_tokens, int32_t decode_tokens,
                       absl::Duration duration) {}
   enum class CacheOutcome { kDeviceHit, kHostHit, kMiss };
+  // Where a request's first cache lookup found an adapter: once per adapter
+  // it uses (a mix of k adapters, k times).
   virtual void OnAdapterLookup(CacheOutcome outcome) {}
   // An adapter was read from disk and validated (kMiss), or copied from the
   // host tier to a device slot.
@@ -80,6 +83,28 @@ struct EngineStats {
   int64_t adapter_evictions = 0;
 };
 
+// Where an adapter's weights are right now (Engine::GetAdapterStates).
+enum class AdapterResidency {
+  kDisk,    // Only its files: never read, or dropped from both memory tiers.
+  kHost,    // Parsed in host memory (the host LRU tier), not in a slot.
+  kDevice,  // In a device slot, ready for the next step.
+};
+
+// An adapter registration's residency and use since it was registered.
+struct AdapterState {
+  AdapterResidency residency = AdapterResidency::kDisk;
+  // Running requests holding its device slot now; the slot is pinned (never
+  // evicted) while this is above 0.
+  int64_t running_requests = 0;
+  // When a request last started or stopped using it; unset = never.
+  std::optional<absl::Time> last_used;
+  // Requests that ran with it (a mix counts for each of its adapters) and
+  // their tokens, counted when each request finishes.
+  int64_t requests = 0;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
 // What the engine runs on, for start-up logs and the API.
 struct ModelInfo {
   ModelConfig config;
@@ -102,7 +127,11 @@ class Engine {
   // Queues a request. On success the callback receives events until one has
   // finished=true; on error it is never called. Errors: INVALID_ARGUMENT
   // (empty/over-long prompt, bad sampling values, out-of-vocabulary ids, no
-  // tokenizer for a text prompt), NOT_FOUND (unregistered adapter id),
+  // tokenizer for a text prompt; both adapter_id and adapters set; a mix of
+  // more than kMaxMixedAdapters, a repeated adapter, a weight that is not
+  // finite or beyond kMaxAdapterWeight, or more distinct adapters than
+  // max_resident_adapters, which could never be resident together),
+  // NOT_FOUND (an unregistered adapter id),
   // RESOURCE_EXHAUSTED (the queue or the tenant's share of it is full:
   // checked before the prompt is tokenized, and again after), UNAVAILABLE
   // (shutting down). A request that fails later finishes with kError and
@@ -151,6 +180,12 @@ class Engine {
   virtual absl::Status LoadAdapter(const std::string& adapter_id) = 0;
   // Drops the adapter from the device (and host) cache if it is not in use.
   virtual absl::Status EvictAdapter(const std::string& adapter_id) = 0;
+
+  // For each id: the state of its current registration, or nullopt when
+  // it is not registered. Thread-safe; takes only a mutex that the loop
+  // holds for bookkeeping, never across a step or a copy.
+  virtual std::vector<std::optional<AdapterState>> GetAdapterStates(
+      const std::vector<std::string>& adapter_ids) const = 0;
 
   // Validates an adapter directory against this engine's base model and
   // limits without registering it. INVALID_ARGUMENT with the reason.

@@ -24,13 +24,31 @@ struct StoppingParams {
   std::vector<std::string> stop_strings;  // Output is cut before the match.
 };
 
+// One adapter of a mix and its weight (Note [Adapter mixing] in
+// engine/runtime/llama_model.cc).
+struct WeightedAdapter {
+  std::string adapter_id;  // As GenerationRequest::adapter_id.
+  float weight = 1.0f;
+};
+// Limits of GenerationRequest::adapters (INVALID_ARGUMENT beyond them).
+inline constexpr int kMaxMixedAdapters = 4;
+inline constexpr float kMaxAdapterWeight = 10.0f;  // |weight|, finite.
+
 struct GenerationRequest {
   // Engine adapter id given to Engine::RegisterAdapter; empty = base model.
   std::string adapter_id;
-  // Prompt: token ids, or text that the model's tokenizer encodes (with its
-  // special tokens, e.g. BOS) when `prompt_ids` is empty.
+  // Or a mix of 1 to kMaxMixedAdapters distinct adapters (adapter_id then
+  // empty): the request's rows compute base(x) + sum_i weight_i * delta_i(x).
+  // One adapter at weight 1 is exactly `adapter_id`.
+  std::vector<WeightedAdapter> adapters;
+  // Prompt: token ids, or text that the model's tokenizer encodes when
+  // `prompt_ids` is empty.
   std::vector<int32_t> prompt_ids;
   std::string prompt_text;
+  // Whether `prompt_text` is encoded with the tokenizer's special tokens
+  // (e.g. BOS). False for text that already holds them, such as a rendered
+  // chat template (transformers' chat pipeline encodes it the same way).
+  bool add_special_tokens = true;
   SamplingParams sampling;
   StoppingParams stopping;
   // Fair admission key: queued requests are admitted round-robin by tenant.

@@ -178,6 +178,34 @@ int64_t AdapterCache::registered_count() const {
   return static_cast<int64_t>(current_.size());
 }
 
+std::vector<std::optional<AdapterState>> AdapterCache::States(
+    const std::vector<std::string>& ids) const {
+  std::vector<std::optional<AdapterState>> states;
+  states.reserve(ids.size());
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    auto it = current_.find(id);
+    if (it == current_.end()) {
+      states.emplace_back();
+      continue;
+    }
+    const Registration& registration = registrations_.at(it->second);
+    AdapterState state;
+    if (registration.on_device) {
+      state.residency = AdapterResidency::kDevice;
+    } else if (registration.in_host) {
+      state.residency = AdapterResidency::kHost;
+    }
+    state.running_requests = registration.pins;
+    state.last_used = registration.last_used;
+    state.requests = registration.requests;
+    state.prompt_tokens = registration.prompt_tokens;
+    state.completion_tokens = registration.completion_tokens;
+    states.push_back(state);
+  }
+  return states;
+}
+
 int64_t AdapterCache::device_resident() const { return device_resident_; }
 int64_t AdapterCache::host_resident() const { return host_resident_; }
 
@@ -188,6 +216,17 @@ int64_t AdapterCache::FindSlot(uint64_t generation) const {
     }
   }
   return -1;
+}
+
+int64_t AdapterCache::ClaimableSlots(const std::vector<int64_t>& keep) const {
+  int64_t claimable = 0;
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const Slot& slot = slots_[s];
+    const bool kept = std::find(keep.begin(), keep.end(),
+                                static_cast<int64_t>(s)) != keep.end();
+    if (!slot.occupied || (slot.pins == 0 && !kept)) ++claimable;
+  }
+  return claimable;
 }
 
 int64_t AdapterCache::ChooseVictimSlot() const {
@@ -205,6 +244,11 @@ int64_t AdapterCache::ChooseVictimSlot() const {
 
 void AdapterCache::FreeSlot(Slot& slot) {
   if (!slot.occupied) return;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = registrations_.find(slot.generation);
+    if (it != registrations_.end()) it->second.on_device = false;
+  }
   slot = Slot{};
   --device_resident_;
 }
@@ -215,11 +259,18 @@ void AdapterCache::TouchHost(uint64_t generation) {
   host_lru_.splice(host_lru_.begin(), host_lru_, it->second.lru_pos);
 }
 
+void AdapterCache::MirrorHost(uint64_t generation, bool in_host) {
+  absl::MutexLock lock(&mu_);
+  auto it = registrations_.find(generation);
+  if (it != registrations_.end()) it->second.in_host = in_host;
+}
+
 void AdapterCache::DropHostCopy(uint64_t generation) {
   auto it = host_.find(generation);
   if (it == host_.end()) return;
   host_lru_.erase(it->second.lru_pos);
   host_.erase(it);
+  MirrorHost(generation, /*in_host=*/false);
 }
 
 void AdapterCache::InstallHostCopy(uint64_t generation, const std::string& id,
@@ -227,6 +278,7 @@ void AdapterCache::InstallHostCopy(uint64_t generation, const std::string& id,
   DropHostCopy(generation);
   host_lru_.push_front(generation);
   host_[generation] = HostEntry{id, std::move(adapter), host_lru_.begin()};
+  MirrorHost(generation, /*in_host=*/true);
   while (static_cast<int64_t>(host_.size()) > options_.host_capacity) {
     DropHostCopy(host_lru_.back());
     if (observer_ != nullptr)
@@ -234,8 +286,98 @@ void AdapterCache::InstallHostCopy(uint64_t generation, const std::string& id,
   }
 }
 
-AdapterCache::Acquired AdapterCache::Acquire(const AdapterUse& use) {
-  return AcquireImpl(use.generation(), /*pin=*/true);
+void AdapterCache::Pin(int64_t slot) {
+  Slot& target = slots_[slot];
+  ++target.pins;
+  target.last_used = ++clock_;
+  TouchHost(target.generation);
+  Registration& registration = registrations_.at(target.generation);
+  ++registration.pins;
+  registration.last_used = Now();
+}
+
+AdapterCache::AcquiredAll AdapterCache::AcquireAll(
+    absl::Span<const AdapterUse* const> uses, bool may_claim_slots) {
+  const size_t n = uses.size();
+  AcquiredAll result;
+  result.slots.assign(n, -1);
+  result.found.assign(n, Tier::kDisk);
+  std::vector<std::string> ids(n);
+  int64_t needed = 0;  // Slots to copy into.
+  {
+    absl::MutexLock lock(&mu_);
+    // Look every adapter up; start the disk reads of all that need one.
+    bool loading = false;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t generation = uses[i]->generation();
+      auto it = registrations_.find(generation);
+      if (it == registrations_.end()) {
+        result.found.clear();
+        result.status =
+            absl::NotFoundError("the adapter was unregistered (deleted)");
+        return result;
+      }
+      Registration& registration = it->second;
+      ids[i] = registration.id;
+      result.slots[i] = FindSlot(generation);
+      if (result.slots[i] >= 0) {
+        result.found[i] = Tier::kDevice;
+      } else if (host_.count(generation) > 0) {
+        result.found[i] = Tier::kHost;
+        ++needed;
+      } else if (registration.disk_load != DiskLoad::kIdle) {
+        loading = true;
+      } else if (!registration.failure.ok() &&
+                 Now() < registration.retry_after) {
+        result.found.clear();
+        result.status = registration.failure;
+        return result;
+      } else {
+        registration.disk_load = DiskLoad::kQueued;
+        jobs_.push_back(LoadJob{generation, registration.dir});
+        loading = true;
+      }
+    }
+    if (loading) {
+      result.outcome = Outcome::kLoading;
+      return result;
+    }
+    // Every adapter is in memory: take the slots only if all fit now.
+    bool fits = true;
+    if (!may_claim_slots) {
+      for (size_t i = 0; i < n && fits; ++i) {
+        fits = result.slots[i] >= 0 && slots_[result.slots[i]].pins > 0;
+      }
+    } else {
+      fits = ClaimableSlots(result.slots) >= needed;
+    }
+    if (!fits) {
+      result.outcome = Outcome::kNoSlot;
+      return result;
+    }
+    // Pinned first, so that no copy below picks them as its victim.
+    for (int64_t slot : result.slots) {
+      if (slot >= 0) Pin(slot);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (result.found[i] != Tier::kHost) continue;
+    Acquired copied = CopyToDevice(uses[i]->generation(), ids[i], /*pin=*/true);
+    if (copied.outcome != Outcome::kHostHit) {
+      // A device error (or, not expected, no slot after all): unpin what
+      // this request took; it fails or waits holding nothing.
+      for (int64_t& slot : result.slots) {
+        if (slot >= 0) Release(slot, /*ran=*/nullptr);
+        slot = -1;
+      }
+      result.outcome = copied.outcome;
+      result.status = copied.status;
+      return result;
+    }
+    result.slots[i] = copied.slot;
+  }
+  result.outcome = needed > 0 ? Outcome::kHostHit : Outcome::kDeviceHit;
+  return result;
 }
 
 AdapterCache::Acquired AdapterCache::Warm(const std::string& id) {
@@ -250,11 +392,10 @@ AdapterCache::Acquired AdapterCache::Warm(const std::string& id) {
     }
     generation = it->second;
   }
-  return AcquireImpl(generation, /*pin=*/false);
+  return WarmImpl(generation);
 }
 
-AdapterCache::Acquired AdapterCache::AcquireImpl(uint64_t generation,
-                                                 bool pin) {
+AdapterCache::Acquired AdapterCache::WarmImpl(uint64_t generation) {
   std::string id;
   {
     absl::MutexLock lock(&mu_);
@@ -268,7 +409,6 @@ AdapterCache::Acquired AdapterCache::AcquireImpl(uint64_t generation,
     const int64_t slot = FindSlot(generation);
     if (slot >= 0) {
       slots_[slot].last_used = ++clock_;
-      if (pin) ++slots_[slot].pins;
       TouchHost(generation);
       return {Outcome::kDeviceHit, slot, absl::OkStatus()};
     }
@@ -284,7 +424,7 @@ AdapterCache::Acquired AdapterCache::AcquireImpl(uint64_t generation,
       return {Outcome::kLoading, -1, absl::OkStatus()};
     }
   }
-  return CopyToDevice(generation, id, pin);
+  return CopyToDevice(generation, id, /*pin=*/false);
 }
 
 AdapterCache::Acquired AdapterCache::CopyToDevice(uint64_t generation,
@@ -320,10 +460,39 @@ AdapterCache::Acquired AdapterCache::CopyToDevice(uint64_t generation,
   TouchHost(generation);
   target = Slot{id, generation, pin ? 1 : 0, ++clock_, /*occupied=*/true};
   ++device_resident_;
+  {
+    // Warm's registration may have been dropped meanwhile (Poll then frees
+    // the slot); a request's is held.
+    absl::MutexLock lock(&mu_);
+    auto it = registrations_.find(generation);
+    if (it != registrations_.end()) {
+      it->second.on_device = true;
+      if (pin) {
+        ++it->second.pins;
+        it->second.last_used = Now();
+      }
+    }
+  }
   return {Outcome::kHostHit, slot, absl::OkStatus()};
 }
 
-void AdapterCache::Release(int64_t slot) { --slots_[slot].pins; }
+void AdapterCache::Release(int64_t slot, const RequestTokens* ran) {
+  Slot& target = slots_[slot];
+  --target.pins;
+  absl::MutexLock lock(&mu_);
+  // A pinned slot's registration is held by its request (Note [Adapter
+  // lifetime]), so it is found.
+  auto it = registrations_.find(target.generation);
+  if (it == registrations_.end()) return;
+  Registration& registration = it->second;
+  --registration.pins;
+  if (ran != nullptr) {
+    registration.last_used = Now();
+    ++registration.requests;
+    registration.prompt_tokens += ran->prompt;
+    registration.completion_tokens += ran->completion;
+  }
+}
 
 void AdapterCache::Poll() {
   std::vector<LoadResult> results;
@@ -406,6 +575,7 @@ absl::Status AdapterCache::Evict(const std::string& id) {
   for (auto it = host_.begin(); it != host_.end();) {
     if (it->second.id == id) {
       host_lru_.erase(it->second.lru_pos);
+      MirrorHost(it->first, /*in_host=*/false);
       it = host_.erase(it);
     } else {
       ++it;

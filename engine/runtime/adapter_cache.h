@@ -16,6 +16,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -26,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/config/model_config.h"
 #include "engine/engine.h"
 #include "engine/runtime/adapter_use.h"
@@ -65,6 +67,27 @@ namespace loraplex::engine {
 // adapter costs one directory read a minute at most). A success resets it.
 // A failed copy into a device slot (a device error) fails only the requests
 // that asked for it, leaves the slot empty, and is retried by the next one.
+//
+// Note [Adapter state]
+// The tiers (slots_, host_) belong to the loop thread. So that other threads
+// can read where an adapter is (Engine::GetAdapterStates) without waiting
+// for the loop, each registration mirrors its tiers, pins and usage under
+// mu_; the loop updates the mirror, in short critical sections, whenever it
+// changes them (never holding mu_ across a device copy).
+//
+// Note [Mixed adapter admission]
+// A request may use several adapters (Note [Adapter mixing] in
+// llama_model.cc); it runs only with all of them pinned. AcquireAll is all
+// or nothing: it first looks every adapter up without side effects on the
+// device (starting the disk reads of all those only on disk, so they load
+// while the request waits), and pins or copies anything only when every
+// adapter is in memory and enough slots are free or unpinned for the ones
+// not on the device. A request that must wait therefore holds no pins and
+// evicts nothing, so it cannot starve others or deadlock with another
+// waiting mix (no hold-and-wait). A request naming more distinct adapters
+// than there are slots could never run; Engine::Submit refuses it
+// (INVALID_ARGUMENT). The engine keeps waiting mixes from starving in turn:
+// see Note [Slot waiter] in engine_step.cc.
 
 class AdapterCache {
  public:
@@ -75,7 +98,8 @@ class AdapterCache {
     // Backoff after a failed disk load (Note [Adapter load retries]).
     absl::Duration first_retry_delay = absl::Seconds(1);
     absl::Duration max_retry_delay = absl::Seconds(60);
-    // Time source for the backoff; empty = absl::Now. Tests inject one.
+    // Time source for the backoff and AdapterState::last_used; empty =
+    // absl::Now. Tests inject one.
     std::function<absl::Time()> clock;
     EngineTestHooks* hooks = nullptr;  // Not owned; null in production.
   };
@@ -99,6 +123,9 @@ class AdapterCache {
   absl::StatusOr<AdapterUse> Hold(const std::string& id);
   bool IsRegistered(const std::string& id) const;
   int64_t registered_count() const;
+  // Engine::GetAdapterStates (Note [Adapter state]).
+  std::vector<std::optional<AdapterState>> States(
+      const std::vector<std::string>& ids) const;
 
   // --- Engine loop thread only. ---
   enum class Outcome {
@@ -113,12 +140,33 @@ class AdapterCache {
     int64_t slot = -1;
     absl::Status status;
   };
-  // Pins the held registration's slot on kDeviceHit/kHostHit.
-  Acquired Acquire(const AdapterUse& use);
+  // Where a lookup found an adapter (for the hit and miss counts).
+  enum class Tier { kDevice, kHost, kDisk };
+  struct AcquiredAll {
+    // kDeviceHit: all were in slots; kHostHit: some were copied into slots;
+    // kLoading, kNoSlot, kFailed: nothing is pinned.
+    Outcome outcome = Outcome::kFailed;
+    std::vector<int64_t> slots;  // Parallel to `uses`; pinned on a hit.
+    std::vector<Tier> found;     // Parallel to `uses` unless kFailed.
+    absl::Status status;
+  };
+  // Pins the slots of every held registration in `uses` (distinct), or of
+  // none: Note [Mixed adapter admission]. With `may_claim_slots` false it
+  // succeeds only when every adapter is in a slot that is pinned already
+  // (Note [Slot waiter] in engine_step.cc) and answers kNoSlot otherwise.
+  AcquiredAll AcquireAll(absl::Span<const AdapterUse* const> uses,
+                         bool may_claim_slots);
   // Brings the id's current registration into a slot without pinning it
   // (Engine::LoadAdapter). kFailed with NOT_FOUND for an unknown id.
   Acquired Warm(const std::string& id);
-  void Release(int64_t slot);
+  // The tokens of a request that ran, added to its adapters' AdapterState.
+  struct RequestTokens {
+    int64_t prompt = 0;
+    int64_t completion = 0;
+  };
+  // Unpins `slot`. `ran` is the request's tokens when it ran (null when it
+  // is released before it ran, e.g. no KV slot was free after all).
+  void Release(int64_t slot, const RequestTokens* ran);
   // Moves finished loads into the host tier and drops released
   // registrations. Call once per loop iteration.
   void Poll();
@@ -155,6 +203,14 @@ class AdapterCache {
     int64_t consecutive_failures = 0;
     absl::Time retry_after;
     std::function<void()> on_released;
+    // Note [Adapter state]: mirrors of the loop's tiers, and usage.
+    bool in_host = false;
+    bool on_device = false;
+    int64_t pins = 0;
+    std::optional<absl::Time> last_used;
+    int64_t requests = 0;
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;
   };
   struct Slot {
     std::string id;
@@ -189,11 +245,18 @@ class AdapterCache {
   absl::Time Now() const;
   absl::Duration RetryDelay(int64_t consecutive_failures) const;
 
-  Acquired AcquireImpl(uint64_t generation, bool pin);
+  Acquired WarmImpl(uint64_t generation);
   Acquired CopyToDevice(uint64_t generation, const std::string& id, bool pin);
+  // Pins the occupied `slot` for a request.
+  void Pin(int64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Slots that a copy for a request could take: free, or unpinned and not
+  // holding one of `keep`.
+  int64_t ClaimableSlots(const std::vector<int64_t>& keep) const;
   int64_t FindSlot(uint64_t generation) const;
   int64_t ChooseVictimSlot() const;
   void FreeSlot(Slot& slot);
+  // Records (under mu_) whether the generation has a host copy.
+  void MirrorHost(uint64_t generation, bool in_host);
   void DropHostCopy(uint64_t generation);
   void InstallHostCopy(uint64_t generation, const std::string& id,
                        std::shared_ptr<const HostAdapter> adapter);

@@ -3,6 +3,7 @@
 #include "engine/runtime/engine_impl.h"
 
 #include <algorithm>
+#include <cmath>
 #include <future>
 #include <memory>
 #include <utility>
@@ -175,6 +176,58 @@ void EngineImpl::Wake() {
   wake_cv_.Signal();
 }
 
+absl::StatusOr<std::vector<SequenceAdapter>> EngineImpl::HoldAdapters(
+    const GenerationRequest& request) const {
+  std::vector<WeightedAdapter> wanted = request.adapters;
+  if (!request.adapter_id.empty()) {
+    if (!wanted.empty()) {
+      return absl::InvalidArgumentError(
+          "set either one adapter or a mix of adapters, not both");
+    }
+    wanted.push_back(WeightedAdapter{request.adapter_id, 1.0f});
+  }
+  if (static_cast<int64_t>(wanted.size()) > kMaxMixedAdapters) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a request may mix at most ", kMaxMixedAdapters,
+                     " adapters (got ", wanted.size(), ")"));
+  }
+  // Note [Mixed adapter admission]: a mix that needs more slots than exist
+  // could never run.
+  if (static_cast<int64_t>(wanted.size()) > options_.max_resident_adapters) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request mixes ", wanted.size(),
+                     " adapters but the server keeps at most ",
+                     options_.max_resident_adapters,
+                     " on the device at once (--max-resident-adapters)"));
+  }
+  std::vector<SequenceAdapter> held;
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const WeightedAdapter& adapter = wanted[i];
+    if (adapter.adapter_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("adapter ", i, " of the mix has no name"));
+    }
+    if (!std::isfinite(adapter.weight) ||
+        std::abs(adapter.weight) > kMaxAdapterWeight) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the weight of adapter '", adapter.adapter_id, "' is ",
+                       adapter.weight, "; it must be finite and within [-",
+                       kMaxAdapterWeight, ", ", kMaxAdapterWeight, "]"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (wanted[j].adapter_id == adapter.adapter_id) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "adapter '", adapter.adapter_id, "' appears twice in the mix"));
+      }
+    }
+    SequenceAdapter entry;
+    ASSIGN_OR_RETURN(entry.use, adapters_->Hold(adapter.adapter_id));
+    entry.weight = adapter.weight;
+    held.push_back(std::move(entry));
+  }
+  return held;
+}
+
 absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
     RequestId id, GenerationRequest request,
     GenerationCallback callback) const {
@@ -186,10 +239,8 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
                      stopping.max_new_tokens, ")"));
   }
   if (!callback) return absl::InvalidArgumentError("no callback given");
-  AdapterUse adapter;
-  if (!request.adapter_id.empty()) {
-    ASSIGN_OR_RETURN(adapter, adapters_->Hold(request.adapter_id));
-  }
+  ASSIGN_OR_RETURN(std::vector<SequenceAdapter> adapters,
+                   HoldAdapters(request));
   std::vector<int32_t> prompt = std::move(request.prompt_ids);
   if (prompt.empty()) {
     if (request.prompt_text.empty()) {
@@ -201,7 +252,7 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
     }
     ReachHook(hooks_, EngineHookPoint::kTokenizePrompt);
     ASSIGN_OR_RETURN(prompt, tokenizer_->Encode(request.prompt_text,
-                                                /*add_special_tokens=*/true));
+                                                request.add_special_tokens));
     if (prompt.empty()) {
       return absl::InvalidArgumentError("the prompt encodes to no tokens");
     }
@@ -226,7 +277,7 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
   auto seq =
       std::make_unique<Sequence>(id, std::move(request), std::move(callback));
   seq->prompt = std::move(prompt);
-  seq->adapter = std::move(adapter);
+  seq->adapters = std::move(adapters);
   if (tokenizer_) {
     seq->detokenizer = std::make_unique<IncrementalDetokenizer>(
         *tokenizer_, /*skip_special_tokens=*/true);
@@ -361,6 +412,11 @@ absl::Status EngineImpl::EvictAdapter(const std::string& adapter_id) {
     QueueAdapterCommand(AdapterCommand::Kind::kEvict, adapter_id,
                         std::move(done));
   });
+}
+
+std::vector<std::optional<AdapterState>> EngineImpl::GetAdapterStates(
+    const std::vector<std::string>& adapter_ids) const {
+  return adapters_->States(adapter_ids);
 }
 
 absl::StatusOr<LoraAdapterSummary> EngineImpl::ValidateAdapter(

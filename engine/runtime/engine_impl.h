@@ -64,6 +64,8 @@ class EngineImpl final : public Engine {
                         std::function<void(absl::Status)> done) override;
   absl::Status LoadAdapter(const std::string& adapter_id) override;
   absl::Status EvictAdapter(const std::string& adapter_id) override;
+  std::vector<std::optional<AdapterState>> GetAdapterStates(
+      const std::vector<std::string>& adapter_ids) const override;
   absl::StatusOr<LoraAdapterSummary> ValidateAdapter(
       const std::string& adapter_dir) const override;
   absl::StatusOr<std::vector<int32_t>> Tokenize(
@@ -90,6 +92,9 @@ class EngineImpl final : public Engine {
   // UNAVAILABLE when shutting down.
   absl::Status CheckQueueRoom(const std::string& tenant) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Checks the adapters a request names and holds their registrations.
+  absl::StatusOr<std::vector<SequenceAdapter>> HoldAdapters(
+      const GenerationRequest& request) const;
   // Validates and tokenizes on the caller's thread.
   absl::StatusOr<std::unique_ptr<Sequence>> MakeSequence(
       RequestId id, GenerationRequest request,
@@ -113,6 +118,9 @@ class EngineImpl final : public Engine {
   void CancelEverything();
   void RunAdapterCommands();
   void Admit();
+  // Tries to pin every adapter of `seq` (Note [Mixed adapter admission]);
+  // reports the cache lookups of its first try.
+  AdapterCache::AcquiredAll AcquireAdapters(Sequence& seq);
   void Step();
   void SampleRow(Sequence& seq, const float* logits, int64_t vocab);
   // Emits the final event and releases the sequence's KV slot and adapter.
@@ -137,6 +145,9 @@ class EngineImpl final : public Engine {
   TenantFairQueue<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<std::unique_ptr<AdapterCommand>> pending_commands_;
+  // The queued request that alone may claim device slots while it waits
+  // for them (Note [Slot waiter] in engine_step.cc).
+  std::optional<RequestId> slot_waiter_;
   int64_t consecutive_loop_errors_ = 0;
 
   mutable absl::Mutex mu_;

@@ -22,7 +22,12 @@ bool AllFinite(const float* values, int64_t n) {
 }
 
 absl::Status NonFiniteOutputError(const Sequence& seq) {
-  if (seq.adapter.held()) {
+  if (seq.adapters.size() > 1) {
+    return absl::FailedPreconditionError(
+        "the model's outputs for this request are not finite (NaN/Inf); its "
+        "adapters' weights overflow");
+  }
+  if (!seq.adapters.empty()) {
     return absl::FailedPreconditionError(
         "the model's outputs for this request are not finite (NaN/Inf); its "
         "adapter's weights overflow");
@@ -31,57 +36,109 @@ absl::Status NonFiniteOutputError(const Sequence& seq) {
       "the model's outputs for this request are not finite (NaN/Inf)");
 }
 
+// The LoRA part of a step row: the plain path for one adapter at weight 1
+// (Note [Adapter mixing] in llama_model.cc).
+void SetRowAdapters(const Sequence& seq, ForwardRow& row) {
+  if (seq.adapters.size() == 1 && seq.adapters[0].weight == 1.0f) {
+    row.lora_slot = seq.adapters[0].slot;
+    return;
+  }
+  for (const SequenceAdapter& adapter : seq.adapters) {
+    row.lora_mix.push_back(LoraTerm{adapter.slot, adapter.weight});
+  }
+}
+
 }  // namespace
+
+// Note [Slot waiter]
+// Note [Mixed adapter admission] keeps a waiting request from holding pins,
+// but alone it would let a mix starve: it needs several slots unpinned at
+// the same moment, and a stream of requests that each pin one slot as soon
+// as it is unpinned could keep that from ever happening. So the first
+// request in admission order that finds too few slots becomes the slot
+// waiter; until it is admitted (or leaves the queue), no other request may
+// pin an unpinned slot or copy into one: they are admitted only if every
+// adapter they use is pinned already (by running requests) or they use
+// none. Running requests finish, so the waiter's slots free up and it is
+// admitted; nothing it waits for waits for it. Disk reads into host memory
+// go on meanwhile (they take no slot).
+
+AdapterCache::AcquiredAll EngineImpl::AcquireAdapters(Sequence& seq) {
+  std::vector<const AdapterUse*> uses;
+  for (const SequenceAdapter& adapter : seq.adapters) {
+    uses.push_back(&adapter.use);
+  }
+  const bool may_claim_slots = !slot_waiter_ || *slot_waiter_ == seq.id;
+  AdapterCache::AcquiredAll acquired =
+      adapters_->AcquireAll(uses, may_claim_slots);
+  if (!seq.cache_outcome_reported &&
+      acquired.outcome != AdapterCache::Outcome::kFailed) {
+    // A request's first lookup decides hit or miss for metrics, once per
+    // adapter it uses.
+    seq.cache_outcome_reported = true;
+    for (AdapterCache::Tier tier : acquired.found) {
+      EngineObserver::CacheOutcome outcome =
+          EngineObserver::CacheOutcome::kMiss;
+      if (tier == AdapterCache::Tier::kDevice) {
+        outcome = EngineObserver::CacheOutcome::kDeviceHit;
+        ++stat_device_hits_;
+      } else if (tier == AdapterCache::Tier::kHost) {
+        outcome = EngineObserver::CacheOutcome::kHostHit;
+        ++stat_host_hits_;
+      } else {
+        ++stat_misses_;
+      }
+      if (observer_ != nullptr) observer_->OnAdapterLookup(outcome);
+    }
+  }
+  return acquired;
+}
 
 void EngineImpl::Admit() {
   if (waiting_.empty()) return;
+  if (slot_waiter_ &&
+      !waiting_.AnyOf([this](const std::unique_ptr<Sequence>& seq) {
+        return seq->id == *slot_waiter_;
+      })) {
+    slot_waiter_.reset();  // Cancelled, failed or finished meanwhile.
+  }
   auto has_room = [this] {
     return static_cast<int64_t>(running_.size()) < options_.max_batch_size;
   };
   std::vector<std::pair<std::unique_ptr<Sequence>, absl::Status>> failed;
   waiting_.Drain(
       [&](std::unique_ptr<Sequence>& seq) {
-        int64_t lora_slot = -1;
-        if (seq->adapter.held()) {
-          AdapterCache::Acquired acquired = adapters_->Acquire(seq->adapter);
-          if (!seq->cache_outcome_reported &&
-              acquired.outcome != AdapterCache::Outcome::kFailed) {
-            // A request's first lookup decides hit or miss for metrics.
-            seq->cache_outcome_reported = true;
-            EngineObserver::CacheOutcome outcome =
-                EngineObserver::CacheOutcome::kMiss;
-            if (acquired.outcome == AdapterCache::Outcome::kDeviceHit) {
-              outcome = EngineObserver::CacheOutcome::kDeviceHit;
-              ++stat_device_hits_;
-            } else if (acquired.outcome == AdapterCache::Outcome::kHostHit) {
-              outcome = EngineObserver::CacheOutcome::kHostHit;
-              ++stat_host_hits_;
-            } else {
-              ++stat_misses_;
-            }
-            if (observer_ != nullptr) observer_->OnAdapterLookup(outcome);
-          }
+        if (!seq->adapters.empty()) {
+          AdapterCache::AcquiredAll acquired = AcquireAdapters(*seq);
           switch (acquired.outcome) {
             case AdapterCache::Outcome::kFailed:
               // Leaves the queue; finished below with the load error.
+              if (slot_waiter_ == seq->id) slot_waiter_.reset();
               failed.emplace_back(std::move(seq), acquired.status);
               return true;
-            case AdapterCache::Outcome::kLoading:
             case AdapterCache::Outcome::kNoSlot:
+              if (!slot_waiter_) slot_waiter_ = seq->id;
+              return false;
+            case AdapterCache::Outcome::kLoading:
               return false;
             case AdapterCache::Outcome::kDeviceHit:
             case AdapterCache::Outcome::kHostHit:
-              lora_slot = acquired.slot;
+              for (size_t i = 0; i < seq->adapters.size(); ++i) {
+                seq->adapters[i].slot = acquired.slots[i];
+              }
               break;
           }
         }
         std::optional<int64_t> kv_slot = kv_cache_->Allocate();
         if (!kv_slot) {
-          if (lora_slot >= 0) adapters_->Release(lora_slot);
+          for (SequenceAdapter& adapter : seq->adapters) {
+            adapters_->Release(adapter.slot, /*ran=*/nullptr);
+            adapter.slot = -1;
+          }
           return false;
         }
+        if (slot_waiter_ == seq->id) slot_waiter_.reset();
         seq->kv_slot = *kv_slot;
-        seq->lora_slot = lora_slot;
         running_.push_back(std::move(seq));
         return true;
       },
@@ -111,8 +168,9 @@ void EngineImpl::Step() {
   for (auto& seq : running_) {
     if (seq->in_prefill()) continue;
     tokens.push_back(seq->output.back());
-    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, 1,
-                              seq->lora_slot, /*want_logits=*/true});
+    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, 1, -1,
+                              /*want_logits=*/true});
+    SetRowAdapters(*seq, rows.back());
     row_seqs.push_back(seq.get());
     ++decode_tokens;
   }
@@ -125,9 +183,9 @@ void EngineImpl::Step() {
     budget -= chunk;
     tokens.insert(tokens.end(), seq->prompt.begin() + seq->num_computed,
                   seq->prompt.begin() + seq->num_computed + chunk);
-    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, chunk,
-                              seq->lora_slot,
+    rows.push_back(ForwardRow{seq->kv_slot, seq->num_computed, chunk, -1,
                               /*want_logits=*/chunk == remaining});
+    SetRowAdapters(*seq, rows.back());
     row_seqs.push_back(seq.get());
     prefill_tokens += chunk;
   }
@@ -179,6 +237,7 @@ void EngineImpl::Step() {
     std::set<int64_t> adapters;
     for (const ForwardRow& row : rows) {
       if (row.lora_slot >= 0) adapters.insert(row.lora_slot);
+      for (const LoraTerm& term : row.lora_mix) adapters.insert(term.slot);
     }
     observer_->OnStep(static_cast<int32_t>(rows.size()),
                       static_cast<int32_t>(adapters.size()),
@@ -253,9 +312,13 @@ void EngineImpl::ReleaseResources(Sequence& seq) {
     // Published before the final event, so Stats() agrees with it.
     stat_kv_in_use_ = kv_cache_->slots_in_use();
   }
-  if (seq.lora_slot >= 0) {
-    adapters_->Release(seq.lora_slot);
-    seq.lora_slot = -1;
+  const AdapterCache::RequestTokens ran{
+      static_cast<int64_t>(seq.prompt.size()),
+      static_cast<int64_t>(seq.output.size())};
+  for (SequenceAdapter& adapter : seq.adapters) {
+    if (adapter.slot < 0) continue;
+    adapters_->Release(adapter.slot, &ran);
+    adapter.slot = -1;
   }
 }
 

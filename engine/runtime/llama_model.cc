@@ -16,13 +16,32 @@ namespace loraplex::engine {
 // gather back. When every row has the same length (every decode step) the
 // padded layout *is* the flat one and no copies are made.
 //
-// LoRA: rows that use an adapter are grouped by length class (single-token
-// rows and multi-token rows) so decode rows are never padded to a prompt
-// chunk's length. Each group gathers its rows' A and B by slot index from
-// the LoraBank and applies them with two batched matmuls:
+// LoRA: each (row, adapter) pair is a lane (Note [Adapter mixing]). Lanes
+// are grouped by length class (single-token rows and multi-token rows) so
+// decode rows are never padded to a prompt chunk's length. Each group
+// gathers its lanes' A and B by slot index from the LoraBank and applies
+// them with two batched matmuls:
 //   delta[g] = (x[g] A[slot_g]^T) B[slot_g]^T      (B already scaled)
 // The rank dimension is cut to the largest rank among the step's adapters,
-// and a linear kind that none of them targets is skipped.
+// and a linear kind that none of a group's adapters targets is skipped.
+
+// Note [Adapter mixing]
+// A request may mix adapters: its row computes
+//   base(x) + sum_i w_i * delta_i(x)
+// in the same batch as every other row, with no merged weights. A row
+// contributes one lane per adapter it uses: `lora_slot` (weight 1, the
+// plain single-adapter path) first, then each term of `lora_mix`. Lane j of
+// every row goes to the groups of lane index j, so within a group each
+// token appears once and index_add_ has no duplicate indices (its result is
+// then deterministic on every device, also with atomics). A group whose
+// lanes all have weight 1 adds its deltas as they are; otherwise each
+// lane's delta is multiplied by its weight in float32 (exact for weight 1,
+// so a row with one adapter at weight 1 gets the same bits as the plain
+// path) before it is added. Adapters with different ranks and targets mix
+// freely: ranks are zero-padded in the LoraBank, and a kind an adapter does
+// not target is zero in its slot, so a module adapted by only some of the
+// mixed adapters gets only their terms. Each lane reads only its own row's
+// tokens and writes only into them, so Note [Row isolation] holds per lane.
 
 // Note [Row isolation]
 // A row's result must never depend on memory it does not own, or one
@@ -51,11 +70,14 @@ namespace loraplex::engine {
 // EngineImpl::Step), never sampled.
 
 struct LlamaModel::LoraGroup {
-  torch::Tensor slots;        // [G] LoraBank slots
+  torch::Tensor slots;        // [G] LoraBank slots, one per lane
   torch::Tensor token_index;  // [N] flat token ids of the group's tokens
   torch::Tensor pad_index;    // [N] positions in the [G * width] layout
-  int64_t rows = 0;
-  int64_t width = 0;  // Longest row in the group.
+  // [N, 1] float32 weight of each token's lane; undefined when all are 1.
+  torch::Tensor weights;
+  std::array<bool, kNumLinearKinds> kinds{};  // Targeted by a lane.
+  int64_t rows = 0;                           // Lanes.
+  int64_t width = 0;                          // Longest lane in the group.
 };
 
 struct LlamaModel::StepPlan {
@@ -99,13 +121,35 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
   positions.reserve(T);
   token_slots.reserve(T);
   pad_index.reserve(T);
-  // Per LoRA group (0: single-token rows, 1: multi-token rows).
+  // Per LoRA group: index 2 * lane + (0: single-token rows, 1: multi-token
+  // rows); Note [Adapter mixing].
   struct GroupBuild {
     std::vector<int64_t> slots, token_index, pad_index;
     std::vector<const ForwardRow*> rows;
     std::vector<int64_t> first_token;
+    std::vector<float> weights;  // Per lane.
+    std::array<bool, kNumLinearKinds> kinds{};
     int64_t width = 0;
-  } groups[2];
+  };
+  std::vector<GroupBuild> groups;
+  auto add_lane = [&](const ForwardRow& row, int64_t first_token, size_t lane,
+                      const LoraTerm& term) {
+    const size_t index = 2 * lane + (row.num_tokens > 1 ? 1 : 0);
+    if (groups.size() <= index) groups.resize(index + 1);
+    GroupBuild& g = groups[index];
+    g.rows.push_back(&row);
+    g.first_token.push_back(first_token);
+    g.slots.push_back(term.slot);
+    g.weights.push_back(term.weight);
+    g.width = std::max(g.width, row.num_tokens);
+    plan.lora_rank = std::max(plan.lora_rank, lora->slot_rank(term.slot));
+    for (int k = 0; k < kNumLinearKinds; ++k) {
+      const bool targets =
+          lora->slot_targets(term.slot, static_cast<LinearKind>(k));
+      g.kinds[k] = g.kinds[k] || targets;
+      plan.lora_kinds[k] = plan.lora_kinds[k] || targets;
+    }
+  };
 
   int64_t t = 0;
   for (int64_t b = 0; b < B; ++b) {
@@ -119,18 +163,10 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
       pad_index.push_back(b * plan.q_width + i);
     }
     if (row.want_logits) logits_index.push_back(t + row.num_tokens - 1);
-    if (lora != nullptr && row.lora_slot >= 0) {
-      GroupBuild& g = groups[row.num_tokens > 1 ? 1 : 0];
-      g.rows.push_back(&row);
-      g.first_token.push_back(t);
-      g.slots.push_back(row.lora_slot);
-      g.width = std::max(g.width, row.num_tokens);
-      plan.lora_rank = std::max(plan.lora_rank, lora->slot_rank(row.lora_slot));
-      for (int k = 0; k < kNumLinearKinds; ++k) {
-        plan.lora_kinds[k] =
-            plan.lora_kinds[k] ||
-            lora->slot_targets(row.lora_slot, static_cast<LinearKind>(k));
-      }
+    if (lora != nullptr) {
+      size_t lane = 0;
+      if (row.lora_slot >= 0) add_lane(row, t, lane++, LoraTerm{row.lora_slot});
+      for (const LoraTerm& term : row.lora_mix) add_lane(row, t, lane++, term);
     }
     t += row.num_tokens;
   }
@@ -174,15 +210,25 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
     LoraGroup group;
     group.rows = static_cast<int64_t>(g.rows.size());
     group.width = g.width;
+    group.kinds = g.kinds;
+    const bool weighted = std::any_of(g.weights.begin(), g.weights.end(),
+                                      [](float w) { return w != 1.0f; });
+    std::vector<float> token_weights;
     for (int64_t r = 0; r < group.rows; ++r) {
       for (int64_t i = 0; i < g.rows[r]->num_tokens; ++i) {
         g.token_index.push_back(g.first_token[r] + i);
         g.pad_index.push_back(r * g.width + i);
+        if (weighted) token_weights.push_back(g.weights[r]);
       }
     }
     group.slots = to_device(g.slots);
     group.token_index = to_device(g.token_index);
     group.pad_index = to_device(g.pad_index);
+    if (weighted) {
+      group.weights = torch::tensor(token_weights, torch::kFloat32)
+                          .view({-1, 1})
+                          .to(device_);
+    }
     plan.lora_groups.push_back(std::move(group));
   }
   return plan;
@@ -205,6 +251,7 @@ void LlamaModel::AddLora(const StepPlan& plan, const LoraBank& lora,
   torch::Tensor b_all = lora.b(kind, layer).narrow(2, 0, plan.lora_rank);
   const int64_t in = x.size(1);
   for (const LoraGroup& g : plan.lora_groups) {
+    if (!g.kinds[static_cast<int>(kind)]) continue;
     torch::Tensor a = a_all.index_select(0, g.slots);  // [G, r, in]
     torch::Tensor b = b_all.index_select(0, g.slots);  // [G, out, r]
     torch::Tensor xg = x.index_select(0, g.token_index);
@@ -217,6 +264,9 @@ void LlamaModel::AddLora(const StepPlan& plan, const LoraBank& lora,
         b.transpose(1, 2));
     delta = delta.view({g.rows * g.width, -1});
     if (g.width > 1) delta = delta.index_select(0, g.pad_index);
+    if (g.weights.defined()) {  // Note [Adapter mixing].
+      delta = (delta.to(torch::kFloat32) * g.weights).to(out.scalar_type());
+    }
     out.index_add_(0, g.token_index, delta);
   }
 }

@@ -21,14 +21,32 @@
 
 namespace loraplex::engine {
 
+// One weighted adapter of a row (Note [Adapter mixing] in llama_model.cc).
+struct LoraTerm {
+  int64_t slot = -1;  // LoraBank slot.
+  float weight = 1.0f;
+};
+
 // One sequence's share of a step: `num_tokens` new tokens at positions
 // [start_pos, start_pos + num_tokens), their K/V written into `kv_slot`.
+// Its LoRA delta is that of `lora_slot` (weight 1) plus weight * delta of
+// each term of `lora_mix`; neither = the base model.
 struct ForwardRow {
+  ForwardRow() = default;
+  ForwardRow(int64_t kv, int64_t start, int64_t tokens, int64_t adapter_slot,
+             bool logits)
+      : kv_slot(kv),
+        start_pos(start),
+        num_tokens(tokens),
+        lora_slot(adapter_slot),
+        want_logits(logits) {}
+
   int64_t kv_slot = 0;
   int64_t start_pos = 0;
   int64_t num_tokens = 0;
-  int64_t lora_slot = -1;    // LoraBank slot, or -1 for the base model.
+  int64_t lora_slot = -1;    // LoraBank slot, or -1.
   bool want_logits = false;  // Logits of the row's last token are returned.
+  std::vector<LoraTerm> lora_mix;  // At most kMaxMixedAdapters terms.
 };
 
 class LlamaModel {
@@ -83,8 +101,8 @@ class LlamaModel {
                           const torch::Tensor& values) const;
   torch::Tensor RmsNorm(const torch::Tensor& x,
                         const torch::Tensor& weight) const;
-  // Adds every LoRA row's delta for (kind, layer) into `out` (a view of the
-  // linear layer's output columns).
+  // Adds every LoRA lane's (weighted) delta for (kind, layer) into `out` (a
+  // view of the linear layer's output columns).
   void AddLora(const StepPlan& plan, const LoraBank& lora, LinearKind kind,
                int64_t layer, const torch::Tensor& x, torch::Tensor out) const;
 

@@ -16,6 +16,16 @@
 
 namespace loraplex::engine {
 
+// One adapter a request uses (a plain request has one at weight 1; a mix,
+// up to kMaxMixedAdapters).
+struct SequenceAdapter {
+  // The registration the request was submitted with; held until the
+  // Sequence dies (Note [Adapter lifetime]).
+  AdapterUse use;
+  float weight = 1.0f;
+  int64_t slot = -1;  // Pinned LoraBank slot while running, else -1.
+};
+
 // Lifecycle: queued (in the fair queue, waiting for a KV slot and its
 // adapter) -> prefill (prompt chunks being written to the KV cache) ->
 // decode (one token per step) -> finished (event with finished=true sent,
@@ -43,12 +53,11 @@ struct Sequence {
   Sampler sampler;
   StopStringMatcher stops;
   std::unique_ptr<IncrementalDetokenizer> detokenizer;  // Null: no tokenizer.
-  // The adapter registration the request was submitted with (empty for the
-  // base model); held until the Sequence dies (Note [Adapter lifetime]).
-  AdapterUse adapter;
+  // Empty for the base model. Acquired all together or not at all (Note
+  // [Mixed adapter admission] in engine_step.cc).
+  std::vector<SequenceAdapter> adapters;
 
   int64_t kv_slot = -1;
-  int64_t lora_slot = -1;
   int64_t num_computed = 0;  // Tokens whose K/V are in the cache.
   bool cache_outcome_reported = false;
   bool finished = false;

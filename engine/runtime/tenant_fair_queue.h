@@ -59,6 +59,16 @@ class TenantFairQueue {
     }
   }
 
+  // Whether `pred` holds for any queued item.
+  bool AnyOf(const std::function<bool(const T&)>& pred) const {
+    for (const auto& [tenant, items] : queues_) {
+      for (const T& item : items) {
+        if (pred(item)) return true;
+      }
+    }
+    return false;
+  }
+
   // Removes every item for which `pred` is true, passing it to `sink`.
   void RemoveIf(const std::function<bool(const T&)>& pred,
                 const std::function<void(T&)>& sink) {

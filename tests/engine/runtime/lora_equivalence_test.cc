@@ -13,25 +13,16 @@
 #include "engine/runtime/torch_utils.h"
 #include "gtest/gtest.h"
 #include "tests/engine/runtime/fixture_cases.h"
+#include "tests/engine/runtime/model_test_util.h"
 
 namespace loraplex::engine {
 namespace {
 
+using testing::AddMergedDelta;
 using testing::FixtureModelDir;
+using testing::ReadTensors;
 
 constexpr int64_t kMaxLen = 64;
-
-std::map<std::string, torch::Tensor> ReadTensors(const std::string& dir) {
-  auto checkpoint = SafetensorsCheckpoint::Open(dir);
-  EXPECT_TRUE(checkpoint.ok()) << checkpoint.status();
-  std::map<std::string, torch::Tensor> tensors;
-  for (const std::string& name : (*checkpoint)->TensorNames()) {
-    const TensorInfo* info = (*checkpoint)->Find(name);
-    tensors[name] = TensorFromBytes(*info, (*checkpoint)->Data(*info),
-                                    torch::kFloat32, torch::kCPU);
-  }
-  return tensors;
-}
 
 struct RandomAdapterSpec {
   int64_t rank;
@@ -57,12 +48,6 @@ std::vector<HostLoraModule> RandomModules(const ModelConfig& config,
   return modules;
 }
 
-std::string WeightName(int64_t layer, LinearKind kind) {
-  return "model.layers." + std::to_string(layer) + "." +
-         std::string(LinearKindParent(kind)) + "." +
-         std::string(LinearKindName(kind)) + ".weight";
-}
-
 TEST(LoraEquivalenceTest, BatchedUnmergedEqualsMergedWeights) {
   c10::InferenceMode guard;
   torch::manual_seed(7);
@@ -83,7 +68,8 @@ TEST(LoraEquivalenceTest, BatchedUnmergedEqualsMergedWeights) {
   std::vector<std::vector<HostLoraModule>> adapters;
   for (size_t i = 0; i < specs.size(); ++i) {
     adapters.push_back(RandomModules(*config, specs[i]));
-    bank.Load(static_cast<int64_t>(i), *HostAdapter::FromModules(adapters.back()));
+    bank.Load(static_cast<int64_t>(i),
+              *HostAdapter::FromModules(adapters.back()));
   }
   auto unmerged = LlamaModel::FromTensors(*config, base, torch::kCPU,
                                           torch::kFloat32, kMaxLen);
@@ -110,12 +96,14 @@ TEST(LoraEquivalenceTest, BatchedUnmergedEqualsMergedWeights) {
                                 static_cast<int64_t>(prompts[i].size()), slot,
                                 true});
     }
-    std::vector<torch::Tensor> outputs = {model.Forward(tokens, rows, kv, lora)};
+    std::vector<torch::Tensor> outputs = {
+        model.Forward(tokens, rows, kv, lora)};
     // Three decode steps on top of the prefill.
     for (int step = 0; step < 3; ++step) {
       tokens.clear();
       for (size_t r = 0; r < rows.size(); ++r) {
-        tokens.push_back(static_cast<int32_t>(outputs.back()[r].argmax().item<int64_t>()));
+        tokens.push_back(
+            static_cast<int32_t>(outputs.back()[r].argmax().item<int64_t>()));
         rows[r].start_pos += rows[r].num_tokens;
         rows[r].num_tokens = 1;
       }
@@ -130,12 +118,7 @@ TEST(LoraEquivalenceTest, BatchedUnmergedEqualsMergedWeights) {
 
   for (size_t i = 0; i < rows_n; ++i) {
     auto merged_weights = base;
-    if (i < specs.size()) {
-      for (const HostLoraModule& m : adapters[i]) {
-        torch::Tensor& w = merged_weights[WeightName(m.layer, m.kind)];
-        w = w + torch::matmul(m.b_scaled, m.a);
-      }
-    }
+    if (i < specs.size()) AddMergedDelta(merged_weights, adapters[i], 1.0f);
     auto merged = LlamaModel::FromTensors(*config, merged_weights, torch::kCPU,
                                           torch::kFloat32, kMaxLen);
     ASSERT_TRUE(merged.ok()) << merged.status();
