@@ -1,6 +1,9 @@
 #include "service/grpc/adapter_service.h"
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "engine/common/logging.h"
@@ -13,6 +16,29 @@
 #include "service/grpc/upload_reactor.h"
 
 namespace loraplex::service {
+namespace {
+
+// Sets out[i]'s serving_state from the engine's state of records[i] (one
+// engine call, which never waits for a step); none for an adapter the
+// engine does not serve.
+void SetServingStates(const engine::Engine& engine,
+                      const std::vector<const AdapterRecord*>& records,
+                      const std::vector<v1::Adapter*>& out) {
+  std::vector<std::string> ids;
+  ids.reserve(records.size());
+  for (const AdapterRecord* record : records) {
+    ids.push_back(record->engine_adapter_id());
+  }
+  const std::vector<std::optional<engine::AdapterState>> states =
+      engine.GetAdapterStates(ids);
+  for (size_t i = 0; i < states.size() && i < out.size(); ++i) {
+    if (states[i].has_value()) {
+      ToProtoServingState(*states[i], out[i]->mutable_serving_state());
+    }
+  }
+}
+
+}  // namespace
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* AdapterServiceImpl::UploadAdapter(
     grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
@@ -115,6 +141,7 @@ absl::Status AdapterServiceImpl::Get(const Principal& caller,
   ASSIGN_OR_RETURN(const AdapterRecord record,
                    Lookup(caller, request.name(), AdapterAction::kRead));
   ToProtoAdapter(record, response);
+  SetServingStates(*deps_.engine, {&record}, {response});
   return absl::OkStatus();
 }
 
@@ -127,9 +154,14 @@ absl::Status AdapterServiceImpl::List(
   query.page_size = request.page_size();
   query.page_token = request.page_token();
   ASSIGN_OR_RETURN(const AdapterPage page, deps_.registry->List(query));
+  std::vector<const AdapterRecord*> records;
+  std::vector<v1::Adapter*> adapters;
   for (const AdapterRecord& record : page.records) {
-    ToProtoAdapter(record, response->add_adapters());
+    records.push_back(&record);
+    adapters.push_back(response->add_adapters());
+    ToProtoAdapter(record, adapters.back());
   }
+  SetServingStates(*deps_.engine, records, adapters);
   response->set_next_page_token(page.next_page_token);
   return absl::OkStatus();
 }
@@ -188,6 +220,7 @@ void AdapterServiceImpl::StartLoad(grpc::CallbackServerContext* context,
         v1::LoadAdapterResponse reply;
         if (loaded.ok()) {
           ToProtoAdapter(record, reply.mutable_adapter());
+          SetServingStates(*deps_.engine, {&record}, {reply.mutable_adapter()});
           SetProtoDuration(absl::Now() - start, reply.mutable_load_time());
         }
         FinishUnary(context, reactor, "LoadAdapter", tenant, loaded, reply,
@@ -202,7 +235,8 @@ void AdapterServiceImpl::FinishUnary(grpc::CallbackServerContext* context,
                                      const google::protobuf::Message& reply,
                                      grpc::ByteBuffer* response) {
   if (status.ok()) status = SerializeReply(reply, response);
-  deps_.metrics->RecordRequest(tenant, rpc, status.code());
+  deps_.metrics->RecordRequest(ServerMetrics::Api::kGrpc, tenant, rpc,
+                               status.code());
   reactor->Finish(ToClientStatus(status, *deps_.scrubber, *context));
 }
 

@@ -157,7 +157,8 @@ class GenerationReactor : public Base, private GenerationEventSink {
       absl::Status serialized = SerializeReplyLocked();
       if (!serialized.ok()) final_status_ = std::move(serialized);
     }
-    deps_.metrics->RecordRequest(tenant_, rpc_, final_status_->code());
+    deps_.metrics->RecordRequest(ServerMetrics::Api::kGrpc, tenant_, rpc_,
+                                 final_status_->code());
     Base::Finish(ToClientStatus(*final_status_, *deps_.scrubber, *context_));
   }
   bool ending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu()) {

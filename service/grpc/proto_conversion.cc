@@ -265,6 +265,29 @@ void ToProtoAdapter(const AdapterRecord& record, v1::Adapter* out) {
   SetProtoTimestamp(record.created_at, out->mutable_create_time());
 }
 
+void ToProtoServingState(const engine::AdapterState& state,
+                         v1::AdapterServingState* out) {
+  switch (state.residency) {
+    case engine::AdapterResidency::kDisk:
+      out->set_residency(v1::ADAPTER_RESIDENCY_DISK);
+      break;
+    case engine::AdapterResidency::kHost:
+      out->set_residency(v1::ADAPTER_RESIDENCY_HOST);
+      break;
+    case engine::AdapterResidency::kDevice:
+      out->set_residency(v1::ADAPTER_RESIDENCY_DEVICE);
+      break;
+  }
+  out->set_running_requests(static_cast<int32_t>(state.running_requests));
+  out->set_pinned(state.running_requests > 0);
+  if (state.last_used.has_value()) {
+    SetProtoTimestamp(*state.last_used, out->mutable_last_use_time());
+  }
+  out->set_requests(static_cast<uint64_t>(state.requests));
+  out->set_prompt_tokens(static_cast<uint64_t>(state.prompt_tokens));
+  out->set_completion_tokens(static_cast<uint64_t>(state.completion_tokens));
+}
+
 absl::StatusOr<UploadSpec> ToUploadSpec(const v1::UploadHeader& header,
                                         const Principal& caller) {
   UploadSpec spec;

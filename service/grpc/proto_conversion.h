@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/engine.h"
 #include "engine/generation_types.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -19,23 +20,13 @@
 #include "proto/loraplex/v1/generation.pb.h"
 #include "service/auth/access.h"
 #include "service/auth/principal.h"
+#include "service/frontend/request_limits.h"
 #include "service/registry/adapter_registry.h"
 
 namespace loraplex::service {
 
-// What a request is checked against (from engine::ModelInfo).
-struct ModelLimits {
-  int32_t vocab_size = 0;   // Token ids must lie in [0, vocab_size).
-  int32_t max_seq_len = 0;  // KV capacity per sequence.
-};
-
-// Limits documented in generation.proto.
-inline constexpr int kMaxStopStrings = 16;
-inline constexpr size_t kMaxStopStringBytes = 256;
-inline constexpr int kMaxStopTokenIds = 64;
-inline constexpr int32_t kDefaultMaxNewTokens = 16;
-
-// Checks `request` (everything but `adapter`, which the caller resolves)
+// Checks `request` (everything but `adapter` and `adapters`, which the
+// caller resolves)
 // and builds the engine request; `adapter_id` is the engine id the adapter
 // resolved to ("" = base model) and `tenant` the caller's tenant, the key of
 // fair admission. INVALID_ARGUMENT naming the field.
@@ -69,6 +60,9 @@ v1::Visibility ToProtoVisibility(Visibility visibility);
 absl::StatusOr<Visibility> FromProtoVisibility(int visibility);
 
 void ToProtoAdapter(const AdapterRecord& record, v1::Adapter* out);
+// Adapter.serving_state from the engine's state of the adapter.
+void ToProtoServingState(const engine::AdapterState& state,
+                         v1::AdapterServingState* out);
 
 // The registry's UploadSpec for an upload header sent by `caller`: an empty
 // owner is the caller's tenant. Checks only what the proto adds (the

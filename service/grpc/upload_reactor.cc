@@ -165,7 +165,8 @@ void UploadAdapterReactor::EndLocked(const absl::Status& status) {
   const std::string tenant = authenticated_ ? caller_.tenant : "";
   const uint64_t bytes = bytes_received_.load();
   if (bytes > 0) deps_.metrics->RecordUploadBytes(tenant, bytes);
-  deps_.metrics->RecordRequest(tenant, "UploadAdapter", status.code());
+  deps_.metrics->RecordRequest(ServerMetrics::Api::kGrpc, tenant,
+                               "UploadAdapter", status.code());
   Finish(ToClientStatus(status, *deps_.scrubber, *context_, kUploadRetryAfter));
 }
 

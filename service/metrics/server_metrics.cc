@@ -1,5 +1,6 @@
 #include "service/metrics/server_metrics.h"
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -105,10 +106,14 @@ constexpr char kResidentHelp[] =
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
-    prometheus::Registry& registry) {
+    prometheus::Registry& registry, const ServerMetricsOptions& options) {
+  if (options.adapter_labels < 0) {
+    return absl::InvalidArgumentError(
+        "the number of adapter labels must be >= 0");
+  }
   // prometheus-cpp reports name clashes and invalid names by throwing.
   try {
-    return std::unique_ptr<ServerMetrics>(new ServerMetrics(registry));
+    return std::unique_ptr<ServerMetrics>(new ServerMetrics(registry, options));
   } catch (const std::invalid_argument& e) {
     return absl::AlreadyExistsError(
         absl::StrCat("cannot register the server metrics: ", e.what()));
@@ -118,10 +123,11 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   }
 }
 
-ServerMetrics::ServerMetrics(prometheus::Registry& registry)
+ServerMetrics::ServerMetrics(prometheus::Registry& registry,
+                             const ServerMetricsOptions& options)
     : requests_(CounterFamily(registry, "loraplex_requests_total",
-                              "Finished RPCs by tenant, method and gRPC "
-                              "status code.")),
+                              "Finished requests by API (grpc, http), "
+                              "tenant, method and status code.")),
       prompt_tokens_(CounterFamily(registry, "loraplex_prompt_tokens_total",
                                    "Prompt tokens of completed generations, "
                                    "by tenant.")),
@@ -204,7 +210,32 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       queued_requests_(AddGauge(registry, "loraplex_queued_requests",
                                 "Requests waiting for admission.")),
       running_sequences_(AddGauge(registry, "loraplex_running_sequences",
-                                  "Sequences in the running batch.")) {}
+                                  "Sequences in the running batch.")) {
+  if (options.adapter_labels == 0) return;
+  adapter_labels_ = std::make_unique<AdapterLabelSet>(AdapterLabelSet::Options{
+      options.adapter_labels, options.adapter_label_period, options.clock});
+  adapter_requests_ = &CounterFamily(
+      registry, "loraplex_adapter_requests_total",
+      "Generations that finished well, by adapter (a mix counts for each of "
+      "its adapters); the most used adapters by label, the rest as "
+      "adapter=\"other\".");
+  adapter_prompt_tokens_ = &CounterFamily(
+      registry, "loraplex_adapter_prompt_tokens_total",
+      "Prompt tokens of generations that finished well, by adapter (as "
+      "loraplex_adapter_requests_total).");
+  adapter_completion_tokens_ = &CounterFamily(
+      registry, "loraplex_adapter_completion_tokens_total",
+      "Generated tokens of generations that finished well, by adapter (as "
+      "loraplex_adapter_requests_total).");
+  adapter_first_token_ =
+      &prometheus::BuildHistogram()
+           .Name("loraplex_adapter_time_to_first_token_seconds")
+           .Help(
+               "Time from submission to the first "
+               "generated token, by adapter (as "
+               "loraplex_adapter_requests_total).")
+           .Register(registry);
+}
 
 void ServerMetrics::OnStep(int32_t batch_rows, int32_t distinct_adapters,
                            int32_t prefill_tokens, int32_t decode_tokens,
@@ -247,11 +278,12 @@ void ServerMetrics::OnAdapterLoadFailed(bool from_disk, absl::StatusCode code) {
       .Increment();
 }
 
-void ServerMetrics::RecordRequest(absl::string_view tenant,
+void ServerMetrics::RecordRequest(Api api, absl::string_view tenant,
                                   absl::string_view rpc,
                                   absl::StatusCode code) {
   requests_
-      .Add({{"tenant", TenantLabel(tenant)},
+      .Add({{"api", api == Api::kGrpc ? "grpc" : "http"},
+            {"tenant", TenantLabel(tenant)},
             {"rpc", std::string(rpc)},
             {"code", absl::StatusCodeToString(code)}})
       .Increment();
@@ -272,6 +304,41 @@ void ServerMetrics::RecordGeneration(absl::string_view tenant,
     time_per_output_token_.Observe(
         absl::ToDoubleSeconds(timings.total - timings.first_token) /
         (usage.completion_tokens - 1));
+  }
+}
+
+void ServerMetrics::RecordAdapterGeneration(
+    absl::Span<const std::string> adapters,
+    const engine::GenerationUsage& usage,
+    const engine::GenerationTimings& timings) {
+  if (adapter_labels_ == nullptr) return;
+  absl::MutexLock lock(&adapter_mu_);
+  for (const std::string& adapter : adapters) {
+    AdapterLabelSet::Use use = adapter_labels_->Record(adapter);
+    for (const std::string& demoted : use.demoted) {
+      RemoveAdapterSeriesLocked(demoted);
+    }
+    const prometheus::Labels labels = {{"adapter", use.label}};
+    adapter_requests_->Add(labels).Increment();
+    adapter_prompt_tokens_->Add(labels).Increment(usage.prompt_tokens);
+    adapter_completion_tokens_->Add(labels).Increment(usage.completion_tokens);
+    if (usage.completion_tokens >= 1) {
+      adapter_first_token_->Add(labels, TimeToFirstTokenBuckets())
+          .Observe(absl::ToDoubleSeconds(timings.first_token));
+    }
+  }
+}
+
+void ServerMetrics::RemoveAdapterSeriesLocked(const std::string& adapter) {
+  const prometheus::Labels labels = {{"adapter", adapter}};
+  for (prometheus::Family<prometheus::Counter>* family :
+       {adapter_requests_, adapter_prompt_tokens_,
+        adapter_completion_tokens_}) {
+    if (family->Has(labels)) family->Remove(&family->Add(labels));
+  }
+  if (adapter_first_token_->Has(labels)) {
+    adapter_first_token_->Remove(
+        &adapter_first_token_->Add(labels, TimeToFirstTokenBuckets()));
   }
 }
 

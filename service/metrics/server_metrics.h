@@ -4,50 +4,72 @@
 //
 // Exported families (all registered once, by Create):
 //
-// | name                                          | type      | labels |
-// |-----------------------------------------------|-----------|------------------|
-// | loraplex_requests_total                       | counter   | tenant, rpc,
-// code| | loraplex_request_queue_wait_seconds           | histogram | | |
-// loraplex_request_time_to_first_token_seconds  | histogram | | |
-// loraplex_request_time_per_output_token_seconds| histogram | | |
-// loraplex_request_duration_seconds             | histogram | | |
-// loraplex_prompt_tokens_total                  | counter   | tenant | |
-// loraplex_completion_tokens_total              | counter   | tenant | |
-// loraplex_upload_bytes_total                   | counter   | tenant | |
-// loraplex_engine_steps_total                   | counter   | | |
-// loraplex_engine_step_duration_seconds         | histogram | | |
-// loraplex_engine_batch_size                    | histogram | | |
-// loraplex_engine_batch_distinct_adapters       | histogram | | |
-// loraplex_engine_prefill_tokens_total          | counter   | | |
-// loraplex_engine_decode_tokens_total           | counter   | | |
-// loraplex_adapter_cache_hits_total             | counter   | tier | |
-// loraplex_adapter_cache_misses_total           | counter   | | |
-// loraplex_adapter_cache_evictions_total        | counter   | tier | |
-// loraplex_adapter_load_seconds                 | histogram | source | |
-// loraplex_adapter_load_failures_total          | counter   | source, code |
-// loraplex_adapters_resident                    | gauge     | tier | |
-// loraplex_adapters_registered                  | gauge     | | |
-// loraplex_kv_slots_in_use                      | gauge     | | |
-// loraplex_kv_slots_capacity                    | gauge     | | |
-// loraplex_queued_requests                      | gauge     | | |
-// loraplex_running_sequences                    | gauge     | |
+// clang-format off
+// | name                                           | type      | labels              |
+// |------------------------------------------------|-----------|---------------------|
+// | loraplex_requests_total                        | counter   | api, tenant, rpc, code |
+// | loraplex_request_queue_wait_seconds            | histogram |                     |
+// | loraplex_request_time_to_first_token_seconds   | histogram |                     |
+// | loraplex_request_time_per_output_token_seconds | histogram |                     |
+// | loraplex_request_duration_seconds              | histogram |                     |
+// | loraplex_prompt_tokens_total                   | counter   | tenant              |
+// | loraplex_completion_tokens_total               | counter   | tenant              |
+// | loraplex_upload_bytes_total                    | counter   | tenant              |
+// | loraplex_engine_steps_total                    | counter   |                     |
+// | loraplex_engine_step_duration_seconds          | histogram |                     |
+// | loraplex_engine_batch_size                     | histogram |                     |
+// | loraplex_engine_batch_distinct_adapters        | histogram |                     |
+// | loraplex_engine_prefill_tokens_total           | counter   |                     |
+// | loraplex_engine_decode_tokens_total            | counter   |                     |
+// | loraplex_adapter_cache_hits_total              | counter   | tier                |
+// | loraplex_adapter_cache_misses_total            | counter   |                     |
+// | loraplex_adapter_cache_evictions_total         | counter   | tier                |
+// | loraplex_adapter_load_seconds                  | histogram | source              |
+// | loraplex_adapter_load_failures_total           | counter   | source, code        |
+// | loraplex_adapters_resident                     | gauge     | tier                |
+// | loraplex_adapters_registered                   | gauge     |                     |
+// | loraplex_kv_slots_in_use                       | gauge     |                     |
+// | loraplex_kv_slots_capacity                     | gauge     |                     |
+// | loraplex_queued_requests                       | gauge     |                     |
+// | loraplex_running_sequences                     | gauge     |                     |
+// With --metrics-adapter-labels=N >= 1 (Note [Adapter metric labels] in
+// adapter_label_set.h), also, by adapter (at most N + 1 label values):
+// | loraplex_adapter_requests_total                | counter   | adapter             |
+// | loraplex_adapter_prompt_tokens_total           | counter   | adapter             |
+// | loraplex_adapter_completion_tokens_total       | counter   | adapter             |
+// | loraplex_adapter_time_to_first_token_seconds   | histogram | adapter             |
+// clang-format on
 //
-// Labels: tenant = the authenticated tenant (bounded by the key file;
-// kUnauthenticatedTenant for calls that failed authentication); rpc = the
-// method name ("Generate", "UploadAdapter", ...); code = the gRPC status
-// code name ("OK", "NOT_FOUND", ...); tier = "device" or "host"; source =
-// "disk" (read and validated from files) or "host" (copied from the host
-// tier to a device slot). Adapters are never a label (unbounded).
+// Loads: loraplex_adapter_load_seconds{source="disk"} times each read from
+// disk into the host tier, {source="host"} each copy from the host tier
+// into a device slot; its _count is the loads by tier they fill.
+//
+// Labels: api = the door the request came in by, "grpc" or "http" (the
+// OpenAI-compatible API); tenant = the authenticated tenant (bounded by the
+// key file; kUnauthenticatedTenant for calls that failed authentication);
+// rpc = the method name ("Generate", "UploadAdapter", ...; over HTTP
+// "Completions", "ChatCompletions", "ListModels", "GetModel"); code = the
+// canonical status code name, as gRPC spells it ("OK", "NOT_FOUND", ...;
+// an HTTP request is counted by the code its HTTP status was made from);
+// tier = "device" or "host"; source = "disk" (read and validated from files)
+// or "host" (copied from the host tier to a device slot). Adapters are a
+// label only of the opt-in loraplex_adapter_* families above, bounded by
+// their rule.
 #ifndef LORAPLEX_SERVICE_METRICS_SERVER_METRICS_H_
 #define LORAPLEX_SERVICE_METRICS_SERVER_METRICS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/engine.h"
 #include "engine/generation_types.h"
 #include "prometheus/counter.h"
@@ -55,11 +77,22 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "service/metrics/adapter_label_set.h"
 
 namespace loraplex::service {
 
 // The tenant label of requests that never authenticated.
 inline constexpr char kUnauthenticatedTenant[] = "unauthenticated";
+
+struct ServerMetricsOptions {
+  // --metrics-adapter-labels: adapters with their own label on the
+  // loraplex_adapter_* series; 0 = those families are off.
+  int32_t adapter_labels = 0;
+  // Re-ranking period and clock of Note [Adapter metric labels] (tests
+  // shorten or fake them); an empty clock is absl::Now.
+  absl::Duration adapter_label_period = absl::Seconds(60);
+  std::function<absl::Time()> clock;
+};
 
 // Every method is thread-safe and cheap (the EngineObserver ones run on the
 // engine loop thread and never block on anything but prometheus-cpp's
@@ -70,7 +103,8 @@ class ServerMetrics final : public engine::EngineObserver {
   // ALREADY_EXISTS if a family of the same name but another type is
   // registered there already.
   static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
-      prometheus::Registry& registry);
+      prometheus::Registry& registry,
+      const ServerMetricsOptions& options = ServerMetricsOptions());
 
   // engine::EngineObserver.
   void OnStep(int32_t batch_rows, int32_t distinct_adapters,
@@ -81,9 +115,11 @@ class ServerMetrics final : public engine::EngineObserver {
   void OnAdapterEvicted(bool from_device) override;
   void OnAdapterLoadFailed(bool from_disk, absl::StatusCode code) override;
 
-  // One finished RPC (any outcome). An empty tenant counts as
+  // The API a request came in by (the `api` label).
+  enum class Api { kGrpc, kHttp };
+  // One finished request (any outcome). An empty tenant counts as
   // kUnauthenticatedTenant.
-  void RecordRequest(absl::string_view tenant, absl::string_view rpc,
+  void RecordRequest(Api api, absl::string_view tenant, absl::string_view rpc,
                      absl::StatusCode code);
   // One completed generation (from its final engine event): token counts by
   // tenant and the latency histograms. Time to first token is observed when
@@ -92,6 +128,15 @@ class ServerMetrics final : public engine::EngineObserver {
   void RecordGeneration(absl::string_view tenant,
                         const engine::GenerationUsage& usage,
                         const engine::GenerationTimings& timings);
+  // Whether the loraplex_adapter_* families are on.
+  bool labels_adapters() const { return adapter_labels_ != nullptr; }
+  // One generation that finished well (not with an error, not cancelled)
+  // using `adapters` ("<owner>/<name>"; a mix counts for each): requests,
+  // tokens and time to first token by adapter label. No-op when off. Takes
+  // a mutex of its own for a few map operations (engine loop thread).
+  void RecordAdapterGeneration(absl::Span<const std::string> adapters,
+                               const engine::GenerationUsage& usage,
+                               const engine::GenerationTimings& timings);
   // Adapter file bytes received by an upload (successful or not).
   void RecordUploadBytes(absl::string_view tenant, uint64_t bytes);
   // Sets the gauges; call before each scrape (MetricsExposer's
@@ -99,7 +144,11 @@ class ServerMetrics final : public engine::EngineObserver {
   void UpdateEngineStats(const engine::EngineStats& stats);
 
  private:
-  explicit ServerMetrics(prometheus::Registry& registry);
+  ServerMetrics(prometheus::Registry& registry,
+                const ServerMetricsOptions& options);
+  // Drops every series of `adapter` from the loraplex_adapter_* families.
+  void RemoveAdapterSeriesLocked(const std::string& adapter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(adapter_mu_);
 
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& prompt_tokens_;
@@ -132,6 +181,16 @@ class ServerMetrics final : public engine::EngineObserver {
   prometheus::Gauge& kv_slots_capacity_;
   prometheus::Gauge& queued_requests_;
   prometheus::Gauge& running_sequences_;
+
+  // Note [Adapter metric labels]: null when off. A series is only touched
+  // under adapter_mu_, so none is used while it is being removed.
+  absl::Mutex adapter_mu_;
+  std::unique_ptr<AdapterLabelSet> adapter_labels_
+      ABSL_PT_GUARDED_BY(adapter_mu_);
+  prometheus::Family<prometheus::Counter>* adapter_requests_ = nullptr;
+  prometheus::Family<prometheus::Counter>* adapter_prompt_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* adapter_completion_tokens_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* adapter_first_token_ = nullptr;
 };
 
 }  // namespace loraplex::service

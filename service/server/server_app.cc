@@ -133,8 +133,11 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
         [raw] { raw->ReloadApiKeys().IgnoreError(); });
   }
   app->prometheus_registry_ = std::make_shared<prometheus::Registry>();
-  ASSIGN_OR_RETURN(app->metrics_,
-                   ServerMetrics::Create(*app->prometheus_registry_));
+  ServerMetricsOptions metrics_options;
+  metrics_options.adapter_labels = options.metrics_adapter_labels;
+  ASSIGN_OR_RETURN(app->metrics_, ServerMetrics::Create(
+                                      *app->prometheus_registry_,
+                                      metrics_options));
   RETURN_IF_ERROR(app->StartEngine(options));
   RETURN_IF_ERROR(app->OpenRegistry(options));
   app->scrubber_ = std::make_unique<ErrorScrubber>(options.registry_dir,

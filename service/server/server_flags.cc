@@ -149,6 +149,12 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
        absl::StrCat("Prometheus /metrics address; \"\" disables it (default ",
                     kDefaultMetricsListen, ")"),
        StringSetter(&O::metrics_listen)},
+      {"metrics-adapter-labels", "N",
+       "label request, token and time-to-first-token series by adapter for "
+       "the N most used adapters (re-ranked every minute), the rest as "
+       "adapter=\"other\"; 0 = no per-adapter series (default 0)",
+       IntSetter<int32_t>("metrics-adapter-labels", 0,
+                          &O::metrics_adapter_labels)},
       {"model", "DIR",
        absl::StrCat("Hugging Face model directory (default $LORAPLEX_MODEL, "
                     "else the embedded model ",

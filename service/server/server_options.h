@@ -21,6 +21,9 @@ struct ServerOptions {
   std::string listen_address = "0.0.0.0:50051";
   // Prometheus /metrics address; empty disables the exposer.
   std::string metrics_listen = "0.0.0.0:9090";
+  // Adapters with their own label on the per-adapter series (Note [Adapter
+  // metric labels], service/metrics/adapter_label_set.h); 0 = off.
+  int32_t metrics_adapter_labels = 0;
   // API key file (service/auth/api_key_store.h); empty = open mode, every
   // call acts as the tenant "default".
   std::string api_keys_file;

@@ -150,11 +150,13 @@ TEST(MetricsExposerTest, ServesTheRegistryOverHttp) {
   ASSERT_THAT(ports, SizeIs(1));
   ASSERT_GT(ports[0], 0);
 
-  (*metrics)->RecordRequest("acme", "Generate", absl::StatusCode::kOk);
+  (*metrics)->RecordRequest(ServerMetrics::Api::kGrpc, "acme", "Generate",
+                            absl::StatusCode::kOk);
   const std::string response = Get(ports[0], "/metrics");
   EXPECT_THAT(response, HasSubstr("HTTP 200\n"));
-  EXPECT_THAT(response, HasSubstr("loraplex_requests_total{code=\"OK\","
-                                  "rpc=\"Generate\",tenant=\"acme\"} 1"));
+  EXPECT_THAT(response,
+              HasSubstr("loraplex_requests_total{api=\"grpc\",code=\"OK\","
+                        "rpc=\"Generate\",tenant=\"acme\"} 1"));
   // The gauge was refreshed by the hook just before this scrape.
   EXPECT_THAT(response, HasSubstr("\nloraplex_queued_requests 7\n"));
   EXPECT_EQ(refreshes.load(), 1);

@@ -45,7 +45,8 @@ class ServerMetricsTest : public ::testing::Test {
 TEST_F(ServerMetricsTest, EveryDocumentedFamilyIsExportedWithHelp) {
   // Families labelled by tenant have no series (so are not exported) until
   // a first observation.
-  metrics_->RecordRequest("acme", "Generate", absl::StatusCode::kOk);
+  metrics_->RecordRequest(ServerMetrics::Api::kGrpc, "acme", "Generate",
+                          absl::StatusCode::kOk);
   metrics_->RecordGeneration("acme", {}, {});
   metrics_->RecordUploadBytes("acme", 1);
   const std::string text = Scrape(registry_);
@@ -83,22 +84,36 @@ TEST_F(ServerMetricsTest, EveryDocumentedFamilyIsExportedWithHelp) {
   }
 }
 
-TEST_F(ServerMetricsTest, CountsRequestsByTenantRpcAndCode) {
-  metrics_->RecordRequest("acme", "Generate", absl::StatusCode::kOk);
-  metrics_->RecordRequest("acme", "Generate", absl::StatusCode::kOk);
-  metrics_->RecordRequest("acme", "GetAdapter", absl::StatusCode::kNotFound);
-  metrics_->RecordRequest("", "Generate", absl::StatusCode::kUnauthenticated);
+TEST_F(ServerMetricsTest, CountsRequestsByApiTenantRpcAndCode) {
+  metrics_->RecordRequest(ServerMetrics::Api::kGrpc, "acme", "Generate",
+                          absl::StatusCode::kOk);
+  metrics_->RecordRequest(ServerMetrics::Api::kGrpc, "acme", "Generate",
+                          absl::StatusCode::kOk);
+  metrics_->RecordRequest(ServerMetrics::Api::kGrpc, "acme", "GetAdapter",
+                          absl::StatusCode::kNotFound);
+  metrics_->RecordRequest(ServerMetrics::Api::kGrpc, "", "Generate",
+                          absl::StatusCode::kUnauthenticated);
+  metrics_->RecordRequest(ServerMetrics::Api::kHttp, "acme", "Completions",
+                          absl::StatusCode::kResourceExhausted);
   const std::string text = Scrape(registry_);
-  EXPECT_THAT(text, HasSubstr(Line("loraplex_requests_total{code=\"OK\","
-                                   "rpc=\"Generate\",tenant=\"acme\"}",
-                                   "2")));
-  EXPECT_THAT(text, HasSubstr(Line("loraplex_requests_total{code=\"NOT_FOUND\","
-                                   "rpc=\"GetAdapter\",tenant=\"acme\"}",
-                                   "1")));
   EXPECT_THAT(text,
-              HasSubstr(Line("loraplex_requests_total{code=\"UNAUTHENTICATED\","
-                             "rpc=\"Generate\",tenant=\"unauthenticated\"}",
-                             "1")));
+              HasSubstr(Line("loraplex_requests_total{api=\"grpc\",code=\"OK\","
+                             "rpc=\"Generate\",tenant=\"acme\"}",
+                             "2")));
+  EXPECT_THAT(
+      text,
+      HasSubstr(Line("loraplex_requests_total{api=\"grpc\",code=\"NOT_FOUND\","
+                     "rpc=\"GetAdapter\",tenant=\"acme\"}",
+                     "1")));
+  EXPECT_THAT(
+      text, HasSubstr(Line(
+                "loraplex_requests_total{api=\"grpc\",code=\"UNAUTHENTICATED\","
+                "rpc=\"Generate\",tenant=\"unauthenticated\"}",
+                "1")));
+  EXPECT_THAT(text, HasSubstr(Line("loraplex_requests_total{api=\"http\","
+                                   "code=\"RESOURCE_EXHAUSTED\","
+                                   "rpc=\"Completions\",tenant=\"acme\"}",
+                                   "1")));
 }
 
 TEST_F(ServerMetricsTest, RecordsGenerationTokensAndLatencies) {

@@ -111,6 +111,30 @@ TEST(ProtoTest, EnumsStartWithUnspecified) {
   EXPECT_EQ(Visibility_Name(VISIBILITY_PUBLIC), "VISIBILITY_PUBLIC");
 }
 
+TEST(ProtoTest, AdapterMixingAndServingStateAreAdditiveFields) {
+  // New field numbers only: old clients' messages read as before, and new
+  // ones stay readable by old servers (which ignore what they do not know).
+  const auto* request = GenerateRequest::descriptor();
+  EXPECT_EQ(request->FindFieldByName("adapter")->number(), 1);
+  const auto* adapters = request->FindFieldByName("adapters");
+  ASSERT_NE(adapters, nullptr);
+  EXPECT_EQ(adapters->number(), 7);
+  EXPECT_TRUE(adapters->is_repeated());
+  EXPECT_EQ(Adapter::descriptor()->FindFieldByName("serving_state")->number(),
+            14);
+  EXPECT_EQ(ADAPTER_RESIDENCY_UNSPECIFIED, 0);
+  // An unset weight (meaning 1) is told apart from an explicit 0.
+  GenerateRequest mixed;
+  mixed.add_adapters()->set_name("a");
+  mixed.add_adapters()->set_weight(0);
+  GenerateRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(mixed.SerializeAsString()));
+  ASSERT_EQ(parsed.adapters_size(), 2);
+  EXPECT_FALSE(parsed.adapters(0).has_weight());
+  EXPECT_TRUE(parsed.adapters(1).has_weight());
+  EXPECT_EQ(parsed.adapters(1).weight(), 0.0f);
+}
+
 TEST(ProtoTest, UploadIsAHeaderThenChunks) {
   UploadAdapterRequest header;
   header.mutable_header()->set_name("support-bot");

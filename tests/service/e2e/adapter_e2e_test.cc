@@ -99,7 +99,21 @@ TEST_F(AdapterTest, UploadListGenerateDeleteThenNotFound) {
   EXPECT_THAT(ListNames(), ElementsAre("default/my-adapter"));
   v1::Adapter got;
   ASSERT_TRUE(Get("my-adapter", &got).ok());
+  // The stored fields are what the upload returned; serving_state is this
+  // server's view of the adapter now, which the upload does not report.
+  EXPECT_FALSE(uploaded.has_serving_state());
+  ASSERT_TRUE(got.has_serving_state());
+  const v1::AdapterServingState fresh = got.serving_state();
+  got.clear_serving_state();
   EXPECT_EQ(got.SerializeAsString(), uploaded.SerializeAsString());
+  // Registered, never used: only on disk, unpinned, no use yet.
+  EXPECT_EQ(fresh.residency(), v1::ADAPTER_RESIDENCY_DISK);
+  EXPECT_EQ(fresh.running_requests(), 0);
+  EXPECT_FALSE(fresh.pinned());
+  EXPECT_FALSE(fresh.has_last_use_time());
+  EXPECT_EQ(fresh.requests(), 0u);
+  EXPECT_EQ(fresh.prompt_tokens(), 0u);
+  EXPECT_EQ(fresh.completion_tokens(), 0u);
   ASSERT_TRUE(Get("default/my-adapter").ok());
 
   v1::GenerateResponse response;
@@ -107,6 +121,20 @@ TEST_F(AdapterTest, UploadListGenerateDeleteThenNotFound) {
                     "", &response);
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_THAT(TokenIds(response), ElementsAreArray(kQvR8On369));
+  // After one finished request: on the device, released, counted.
+  ASSERT_TRUE(Get("my-adapter", &got).ok());
+  const v1::AdapterServingState used = got.serving_state();
+  EXPECT_EQ(used.residency(), v1::ADAPTER_RESIDENCY_DEVICE);
+  EXPECT_EQ(used.running_requests(), 0);
+  EXPECT_FALSE(used.pinned());
+  EXPECT_TRUE(used.has_last_use_time());
+  EXPECT_GE(used.last_use_time().seconds(), uploaded.create_time().seconds());
+  EXPECT_EQ(used.requests(), 1u);
+  EXPECT_EQ(used.prompt_tokens(), 1u);
+  EXPECT_EQ(used.completion_tokens(),
+            static_cast<uint64_t>(response.token_ids_size()));
+  got.clear_serving_state();
+  EXPECT_EQ(got.SerializeAsString(), uploaded.SerializeAsString());
 
   v1::DeleteAdapterRequest del;
   del.set_name("my-adapter");
