@@ -86,6 +86,13 @@ class DashboardTest(unittest.TestCase):
             r"requests / s by tenant": "loraplex_requests_total",
             r"Errors by tenant": "loraplex_requests_total",
             r"KV cache": "loraplex_kv_slots_in_use",
+            # Issue 15: adapter loads by source, and the opt-in series by
+            # adapter (--metrics-adapter-labels).
+            r"Adapter load time": "loraplex_adapter_load_seconds_bucket",
+            r"Adapter loads / s by source": "loraplex_adapter_load_seconds_count",
+            r"requests / s by adapter": "loraplex_adapter_requests_total",
+            r"Tokens / s by adapter": "loraplex_adapter_completion_tokens_total",
+            r"first token by adapter": "loraplex_adapter_time_to_first_token_seconds_bucket",
         }
         for title, metric in required.items():
             matching = [p for p in self.panels if re.search(title, p["title"], re.IGNORECASE)

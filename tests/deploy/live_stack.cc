@@ -156,7 +156,9 @@ absl::Status LiveStack::StartServer(const LiveStackOptions& options) {
                    "globex tenant ", service::Sha256Hex(kGlobexKey), "\n")));
   ASSIGN_OR_RETURN(
       server_, testing::ServerProcess::Start({"--model=" + options.model_dir,
-                                              "--api-keys=" + keys_file}));
+                                              "--api-keys=" + keys_file,
+                                              // The per-adapter series too.
+                                              "--metrics-adapter-labels=2"}));
   const absl::Status serving = CheckServing(server_->port());
   return serving.ok() ? serving
                       : WithLog(serving, "loraplex-server", server_->log());
