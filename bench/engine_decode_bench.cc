@@ -4,7 +4,10 @@
 //   multi_lora  rows spread over N distinct adapters in ONE batch (the
 //               slot-gathered LoRA path);
 //   per_adapter the same rows served as N separate batches, one per adapter
-//               (what a server without heterogeneous batching must do).
+//               (what a server without heterogeneous batching must do);
+//   mix2        every row mixing two adapters (weights 0.5 and -0.5) in ONE
+//               batch (Note [Adapter mixing]): compare with multi_lora,
+//               where every row uses one.
 // Prints one JSON object. Run with --help for the flags.
 #include <torch/torch.h>
 
@@ -14,6 +17,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -178,6 +182,16 @@ int Run(const BenchOptions& o) {
     }
     return rows;
   };
+  auto mixed_rows = [&] {
+    std::vector<ForwardRow> rows;
+    for (int64_t r = 0; r < o.batch; ++r) {
+      ForwardRow row{r, o.context, 1, -1, true};
+      row.lora_mix = {LoraTerm{r % o.adapters, 0.5f},
+                      LoraTerm{(r + 1) % o.adapters, -0.5f}};
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  };
   auto best_of = [&](auto&& fn) {
     double best = 1e30;
     fn();  // Warm-up.
@@ -190,6 +204,8 @@ int Run(const BenchOptions& o) {
   });
   const double multi_s = best_of(
       [&] { return TimeDecode(**model, kv, &bank, rows_for(true), o.steps); });
+  const double mix2_s = best_of(
+      [&] { return TimeDecode(**model, kv, &bank, mixed_rows(), o.steps); });
   const double per_adapter_s = best_of([&] {
     double total = 0;
     const std::vector<ForwardRow> all = rows_for(true);
@@ -222,9 +238,11 @@ int Run(const BenchOptions& o) {
   out["threads"] = at::get_num_threads();
   out["tokens_per_s"] = {{"base", tokens / base_s},
                          {"multi_lora", tokens / multi_s},
-                         {"per_adapter_batches", tokens / per_adapter_s}};
+                         {"per_adapter_batches", tokens / per_adapter_s},
+                         {"mix2", tokens / mix2_s}};
   out["ratio_multi_vs_base"] = base_s / multi_s;
   out["ratio_multi_vs_per_adapter"] = per_adapter_s / multi_s;
+  out["ratio_mix2_vs_multi"] = multi_s / mix2_s;
   std::cout << out.dump(2) << std::endl;
   return 0;
 }
