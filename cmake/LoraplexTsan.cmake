@@ -1,7 +1,9 @@
-# The ThreadSanitizer build (-DLORAPLEX_TSAN=ON, clang; scripts/test.sh runs
-# it as build-tsan): the engine runtime and the service, and only the tests
-# of their concurrent parts (adapter cache and engine loop, registry, auth,
-# metrics, the end-to-end service tests), under -fsanitize=thread.
+# The ThreadSanitizer build (-DLORAPLEX_TSAN=ON, clang): the engine runtime
+# and the service, and only the tests of their concurrent parts (adapter
+# cache and engine loop, registry, auth, metrics, the end-to-end service and
+# HTTP API tests), under -fsanitize=thread. scripts/test.sh (CI) builds it as
+# build-tsan and, for time, builds and runs only tsan_self_tests,
+# engine_tests, registry_tests and service_e2e_tests.
 #
 # Abseil: Debian's libabsl is not instrumented, and absl::Mutex tells TSan
 # about its locking from inside its own mutex.cc, so with the system library

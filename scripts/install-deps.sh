@@ -20,8 +20,10 @@ build_pkgs=(
   libopenblas0-openmp
   # Tests: health checks, metric scrapes, config checks.
   curl python3 python3-yaml prometheus
-  # The sanitizer pass and fuzzing (scripts/fuzz.sh): clang, and its ASan,
-  # UBSan and libFuzzer runtimes (only recommended by clang-14, so named).
+  # The sanitizer passes and fuzzing (scripts/fuzz.sh): clang, and its ASan,
+  # UBSan, TSan and libFuzzer runtimes (only recommended by clang-14, so
+  # named). The TSan pass also unpacks Debian's Abseil source with
+  # dpkg-source (dpkg-dev, from build-essential): scripts/build-tsan-absl.sh.
   clang libclang-rt-14-dev
 )
 runtime_pkgs=(

@@ -40,8 +40,11 @@ class Journal {
 };
 
 TEST(BlockingExecutorTest, OneKeysSlowTaskDoesNotDelayOtherKeys) {
-  BlockingExecutor executor({"test", /*num_threads=*/2, /*max_queued=*/16});
+  // Declared before the executor, whose destructor runs what is still queued
+  // (and waits for what is running): the tasks use them until then.
   absl::Notification slow_started, release_slow, other_done;
+  std::atomic<bool> a_second_ran{false};
+  BlockingExecutor executor({"test", /*num_threads=*/2, /*max_queued=*/16});
   ASSERT_TRUE(executor
                   .TrySchedule("tenant-a",
                                [&] {
@@ -52,7 +55,6 @@ TEST(BlockingExecutorTest, OneKeysSlowTaskDoesNotDelayOtherKeys) {
   slow_started.WaitForNotification();
   // tenant-a queues more work: it waits for tenant-a's running task (one
   // thread per key), so the second thread stays free for tenant-b.
-  std::atomic<bool> a_second_ran{false};
   ASSERT_TRUE(
       executor.TrySchedule("tenant-a", [&] { a_second_ran = true; }).ok());
   ASSERT_TRUE(
@@ -98,9 +100,11 @@ TEST(BlockingExecutorTest, KeysTakeTurnsAndEachKeysTasksRunInOrder) {
 }
 
 TEST(BlockingExecutorTest, AFullQueueIsResourceExhaustedAndTheTaskDropped) {
+  // Declared before the executor: its tasks use them until it is destroyed.
+  absl::Notification started, release;
+  std::atomic<int> ran{0};
   BlockingExecutor executor({"upload commit", /*num_threads=*/1,
                              /*max_queued=*/2});
-  absl::Notification started, release;
   ASSERT_TRUE(executor
                   .TrySchedule("a",
                                [&] {
@@ -109,7 +113,6 @@ TEST(BlockingExecutorTest, AFullQueueIsResourceExhaustedAndTheTaskDropped) {
                                })
                   .ok());
   started.WaitForNotification();
-  std::atomic<int> ran{0};
   EXPECT_TRUE(executor.TrySchedule("a", [&] { ++ran; }).ok());
   EXPECT_TRUE(executor.TrySchedule("b", [&] { ++ran; }).ok());
   EXPECT_EQ(executor.queued(), 2);
