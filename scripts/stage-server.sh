@@ -4,6 +4,8 @@
 #   PREFIX/bin/loraplex-server            the server (stripped)
 #   PREFIX/bin/loraplex                   the CLI (`loraplex health` is the
 #                                         image's HEALTHCHECK)
+#   PREFIX/bin/loraplex-offline           the CLI's engine commands (batch,
+#                                         tokenize), which `loraplex` runs
 #   PREFIX/lib/loraplex/libloraplex_sentencepiece.so
 #                                         SentencePiece support (a module
 #                                         the tokenizer dlopen()s)
@@ -41,6 +43,7 @@ find_binary() {
 
 server=$(find_binary loraplex-server)
 cli=$(find_binary loraplex)
+cli_offline=$(find_binary loraplex-offline)
 demo_model=$repo/models/demo
 if [[ ! -f $demo_model/config.json ]]; then
   echo "stage-server: $demo_model has no config.json (no demo model)" >&2
@@ -52,6 +55,7 @@ spm_module=$(find_binary libloraplex_sentencepiece.so)
 install -d "$prefix/bin" "$prefix/lib/loraplex" "$prefix/share/loraplex/models"
 install -m 0755 --strip "$server" "$prefix/bin/loraplex-server"
 install -m 0755 --strip "$cli" "$prefix/bin/loraplex"
+install -m 0755 --strip "$cli_offline" "$prefix/bin/loraplex-offline"
 install -m 0755 --strip "$spm_module" "$prefix/lib/loraplex/"
 rm -rf "$prefix/share/loraplex/models/demo"
 cp -r "$demo_model" "$prefix/share/loraplex/models/demo"

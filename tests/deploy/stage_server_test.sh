@@ -28,6 +28,7 @@ prefix=$work/opt/loraplex
 "$repo/scripts/stage-server.sh" "$build_dir" "$prefix"
 python3 "$repo/tests/deploy/runtime_libs_check.py" \
   "$prefix/bin/loraplex-server" "$prefix/bin/loraplex" \
+  "$prefix/bin/loraplex-offline" \
   "$prefix/lib/loraplex/libloraplex_sentencepiece.so"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -1,14 +1,16 @@
-// `loraplex`: the command-line tool. Offline commands run the engine
-// in-process; client commands talk to a loraplex-server over gRPC. This file
-// includes neither LibTorch nor gRPC headers: each command lives in its own
-// translation unit (the seam rule).
+// `loraplex`: the command-line tool. Client commands talk to a
+// loraplex-server over gRPC; offline commands that run the engine (batch,
+// tokenize) are exec'd in `loraplex-offline` (offline_dispatch.h), so that
+// this binary never loads LibTorch. This file includes neither LibTorch nor
+// gRPC headers: each command lives in its own translation unit (the seam
+// rule).
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "tools/cli/cli_command.h"
-#include "tools/cli/engine_commands.h"
+#include "tools/cli/offline_dispatch.h"
 
 namespace {
 
@@ -17,9 +19,9 @@ using loraplex::cli::CliCommand;
 std::vector<CliCommand> OfflineCommands() {
   return {
       {"batch", "run a JSON Lines workload of generate requests in-process",
-       &loraplex::cli::RunBatchCommand},
+       &loraplex::cli::RunBatchInOfflineTool},
       {"tokenize", "turn {\"text\"} lines into {\"ids\"} lines",
-       &loraplex::cli::RunTokenizeCommand},
+       &loraplex::cli::RunTokenizeInOfflineTool},
   };
 }
 
