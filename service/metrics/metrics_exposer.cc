@@ -5,36 +5,14 @@
 #include <sstream>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
+#include "service/http/listen_address.h"
 
 namespace loraplex::service {
 namespace {
 
 constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
-
-// Splits "host:port", "[v6]:port" or "port" (all interfaces).
-bool SplitHostPort(const std::string& address, std::string* host, int* port) {
-  std::string port_text;
-  if (!address.empty() && address.front() == '[') {
-    const size_t close = address.find("]:");
-    if (close == std::string::npos) return false;
-    *host = address.substr(1, close - 1);
-    port_text = address.substr(close + 2);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos) {
-      *host = "0.0.0.0";
-      port_text = address;
-    } else {
-      *host = address.substr(0, colon);
-      port_text = address.substr(colon + 1);
-    }
-  }
-  return !host->empty() && absl::SimpleAtoi(port_text, port) && *port >= 0 &&
-         *port <= 65535;
-}
 
 }  // namespace
 
@@ -54,18 +32,16 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on \"",
                                                listen_address, "\": ", why));
   };
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(listen_address, &host, &port)) {
-    return unavailable("expected host:port, [v6]:port or port");
-  }
+  absl::StatusOr<ListenAddress> address = ParseListenAddress(listen_address);
+  if (!address.ok()) return unavailable(address.status().message());
   std::unique_ptr<MetricsExposer> exposer(new MetricsExposer());
   exposer->source_ = std::make_unique<Source>(
       Source{std::move(registry), std::move(before_scrape)});
   const Source* source = exposer->source_.get();
   absl::StatusOr<std::unique_ptr<BoundedHttpServer>> http =
       BoundedHttpServer::Start(
-          host, port, limits, [source](httplib::Server& routes) {
+          address->host, address->port, limits,
+          [source](httplib::Server& routes) {
             routes.Get("/metrics", [source](const httplib::Request&,
                                             httplib::Response& response) {
               response.set_content(source->Render(), kContentType);

@@ -33,13 +33,15 @@ namespace {
 // a busy machine), gRPC cancelled every call and closed every connection
 // while the streams' last messages and statuses were still on their way.
 // So the two clocks are chained instead:
-//   1. health NOT_SERVING, no new connections; gRPC's graceful shutdown
-//      starts (GOAWAY: no new calls) with no deadline of its own;
+//   1. health NOT_SERVING, no new connections (gRPC and HTTP); gRPC's
+//      graceful shutdown starts (GOAWAY: no new calls) with no deadline of
+//      its own;
 //   2. the engine gets `grace`, then cancels what still runs: every
 //      generation has ended;
-//   3. every generation call sends its last message and its status
-//      (generation_calls_ drains; a client that stops reading is waited for
-//      at most kGenerationCallsDrainLimit);
+//   3. every generation call sends its last message and its status, and
+//      every HTTP API request its answer (generation_calls_ drains, the HTTP
+//      server goes idle; a client that stops reading is waited for at most
+//      kGenerationCallsDrainLimit);
 //   4. only then do other calls (uploads) get their own grace
 //      (shutdown_grace_for_other_calls), after which the rest is cancelled.
 constexpr absl::Duration kGenerationCallsDrainLimit = absl::Seconds(10);
@@ -62,6 +64,13 @@ absl::StatusOr<std::unique_ptr<ApiKeyStore>> LoadApiKeys(
 }
 
 }  // namespace
+
+std::string BaseModelId(const std::string& model_dir) {
+  std::string dir = model_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
 
 int32_t ResolvedQueueSharePerTenant(const ServerOptions& options) {
   const engine::EngineOptions& engine = options.engine;
@@ -138,6 +147,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   ASSIGN_OR_RETURN(app->metrics_, ServerMetrics::Create(
                                       *app->prometheus_registry_,
                                       metrics_options));
+  RETURN_IF_ERROR(app->StartHttpApi(options));
   RETURN_IF_ERROR(app->StartEngine(options));
   RETURN_IF_ERROR(app->OpenRegistry(options));
   app->scrubber_ = std::make_unique<ErrorScrubber>(options.registry_dir,
@@ -152,10 +162,14 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
       BlockingExecutor::Options{"registry", 1, 1024});
   RETURN_IF_ERROR(app->StartMetricsExposer(options));
   RETURN_IF_ERROR(app->StartGrpcServer(options));
-  LogInfo("loraplex-server listening on %s (port %d); metrics %s",
+  RETURN_IF_ERROR(app->ServeHttpApi(options));
+  LogInfo("loraplex-server listening on %s (port %d); metrics %s; HTTP API %s",
           options.listen_address, app->port_,
           app->metrics_port_ > 0
               ? absl::StrCat("on port ", app->metrics_port_, " at /metrics")
+              : std::string("disabled"),
+          app->http_port_ > 0
+              ? absl::StrCat("on port ", app->http_port_, " at /v1")
               : std::string("disabled"));
   return app;
 }
@@ -216,6 +230,52 @@ absl::Status ServerApp::StartMetricsExposer(const ServerOptions& options) {
     const std::vector<int> ports = metrics_exposer_->listening_ports();
     if (!ports.empty()) metrics_port_ = ports.front();
   }
+  return absl::OkStatus();
+}
+
+absl::Status ServerApp::StartHttpApi(const ServerOptions& options) {
+  ASSIGN_OR_RETURN(http_api_, OpenAiHttpServer::Start(options.http_listen,
+                                                      options.http_limits));
+  if (http_api_ != nullptr) http_port_ = http_api_->port();
+  return absl::OkStatus();
+}
+
+absl::Status ServerApp::ServeHttpApi(const ServerOptions& options) {
+  if (http_api_ == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<chat::ChatTemplate>> chat_template =
+      chat::LoadChatTemplate(options.engine.model_dir,
+                             options.chat_template_file);
+  if (chat_template.ok()) {
+    chat_template_ = *std::move(chat_template);
+  } else if (absl::IsNotFound(chat_template.status()) &&
+             options.chat_template_file.empty()) {
+    LogWarning("the model has no chat template: /v1/chat/completions refuses "
+               "requests (give one with --chat-template FILE)");
+  } else {
+    return absl::Status(chat_template.status().code(),
+                        absl::StrCat("chat template: ",
+                                     chat_template.status().message()));
+  }
+  OpenAiDeps deps;
+  deps.engine = engine_.get();
+  deps.registry = registry_.get();
+  deps.api_keys = api_keys_.get();
+  deps.metrics = metrics_.get();
+  deps.scrubber = scrubber_.get();
+  deps.chat_template = chat_template_.get();
+  deps.base_model_id = options.served_model_name.empty()
+                           ? BaseModelId(options.engine.model_dir)
+                           : options.served_model_name;
+  deps.started = absl::Now();
+  LogInfo("HTTP API: base model id \"%s\"; %d threads, %d waiting "
+          "connections, request timeout %s, write timeout %s, %d request "
+          "bytes",
+          deps.base_model_id, options.http_limits.worker_threads,
+          options.http_limits.max_waiting_connections,
+          absl::FormatDuration(options.http_limits.request_deadline),
+          absl::FormatDuration(options.http_limits.write_timeout),
+          options.http_limits.max_request_bytes);
+  http_api_->Serve(std::move(deps));
   return absl::OkStatus();
 }
 
@@ -301,10 +361,18 @@ void ServerApp::Shutdown(absl::Duration grace) {
       grpc_stopped.Notify();
     });
   }
+  if (http_api_ != nullptr) http_api_->StopAccepting();
   if (engine_ != nullptr) engine_->Shutdown(grace);
+  const absl::Time drain_deadline = absl::Now() + kGenerationCallsDrainLimit;
+  if (http_api_ != nullptr) {
+    if (!http_api_->AwaitIdle(drain_deadline)) {
+      LogWarning("HTTP API answers still sending after %s: cut off",
+                 absl::FormatDuration(kGenerationCallsDrainLimit));
+    }
+    http_api_.reset();
+  }
   if (grpc_server_ != nullptr) {
-    if (!generation_calls_->AwaitNone(absl::Now() +
-                                      kGenerationCallsDrainLimit)) {
+    if (!generation_calls_->AwaitNone(drain_deadline)) {
       LogWarning("%d generation calls still sending after %s: cancelled",
                  generation_calls_->count(),
                  absl::FormatDuration(kGenerationCallsDrainLimit));

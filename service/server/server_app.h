@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/chat_template/chat_template.h"
 #include "engine/engine.h"
 #include "prometheus/registry.h"
 #include "service/auth/api_key_store.h"
@@ -28,6 +29,7 @@
 #include "service/frontend/error_scrubber.h"
 #include "service/grpc/generation_service.h"
 #include "service/grpc/upload_supervisor.h"
+#include "service/http/openai_http_server.h"
 #include "service/metrics/metrics_exposer.h"
 #include "service/metrics/server_metrics.h"
 #include "service/registry/filesystem_adapter_registry.h"
@@ -50,6 +52,10 @@ inline constexpr int32_t kQueueShareDivisor = 4;
 // engine.max_queued_per_tenant as the engine gets it: `options`' value,
 // or, when that is kAutomaticQueueSharePerTenant, the rule above.
 int32_t ResolvedQueueSharePerTenant(const ServerOptions& options);
+
+// The base model's id in the HTTP API without --served-model-name: the
+// model directory's last component ("models/demo/" -> "demo").
+std::string BaseModelId(const std::string& model_dir);
 
 class ServerApp {
  public:
@@ -83,6 +89,8 @@ class ServerApp {
   int port() const { return port_; }  // The bound gRPC port.
   // The bound metrics port; 0 when the exposer is disabled.
   int metrics_port() const { return metrics_port_; }
+  // The bound port of the OpenAI-compatible HTTP API; 0 when disabled.
+  int http_port() const { return http_port_; }
 
   engine::Engine& engine() { return *engine_; }
   FilesystemAdapterRegistry& registry() { return *registry_; }
@@ -94,6 +102,11 @@ class ServerApp {
   absl::Status StartEngine(const ServerOptions& options);
   absl::Status OpenRegistry(const ServerOptions& options);
   absl::Status StartMetricsExposer(const ServerOptions& options);
+  // Listens for the HTTP API (503 until ServeHttpApi); a no-op when
+  // disabled.
+  absl::Status StartHttpApi(const ServerOptions& options);
+  // Loads the chat template and serves the HTTP API.
+  absl::Status ServeHttpApi(const ServerOptions& options);
   absl::Status StartGrpcServer(const ServerOptions& options);
 
   // Declared in construction order; destroyed in reverse, so nothing is
@@ -119,8 +132,14 @@ class ServerApp {
   // Accepts the gRPC server's connections (Note [Accepting connections]).
   std::unique_ptr<ConnectionAcceptor> connection_acceptor_;
   std::unique_ptr<MetricsExposer> metrics_exposer_;
+  // The model's chat template for the HTTP API; null when it has none.
+  std::unique_ptr<chat::ChatTemplate> chat_template_;
+  // Listens from before the engine loads (answering 503 until then), and
+  // is destroyed first: its handlers use everything above.
+  std::unique_ptr<OpenAiHttpServer> http_api_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   absl::Duration shutdown_grace_for_other_calls_;
   // Note [File descriptor budget]: 0 = none.
   int64_t connection_fd_ceiling_ = 0;

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "engine/common/status_macros.h"
+#include "service/http/openai_http_server.h"
+#include "service/http/openai_request.h"
 #include "service/metrics/metrics_exposer.h"
 
 namespace loraplex::service {
@@ -123,6 +125,48 @@ Setter UploadDurationSetter(const char* name,
     return absl::OkStatus();
   };
 }
+// The HTTP API's limits (service/http/openai_http_server.h).
+Setter HttpCountSetter(const char* name, int32_t minimum,
+                       int32_t HttpServerLimits::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    int32_t parsed = 0;
+    if (!absl::SimpleAtoi(value, &parsed) || parsed < minimum) {
+      return BadValue(name, value, absl::StrCat("an integer >= ", minimum));
+    }
+    options.http_limits.*field = parsed;
+    return absl::OkStatus();
+  };
+}
+Setter HttpDurationSetter(const char* name,
+                          absl::Duration HttpServerLimits::*field) {
+  return [=](const std::string& value, ServerOptions& options) {
+    absl::Duration duration;
+    int64_t seconds = 0;
+    if (absl::SimpleAtoi(value, &seconds)) {
+      duration = absl::Seconds(seconds);
+    } else if (!absl::ParseDuration(value, &duration)) {
+      return BadValue(name, value, "a duration such as 30s or 2m");
+    }
+    if (duration <= absl::ZeroDuration()) {
+      return BadValue(name, value, "a duration > 0");
+    }
+    options.http_limits.*field = duration;
+    return absl::OkStatus();
+  };
+}
+absl::Status SetHttpMaxRequestBytes(const std::string& value,
+                                    ServerOptions& options) {
+  uint64_t bytes = 0;
+  if (!absl::SimpleAtoi(value, &bytes) || bytes < 1024 ||
+      bytes > kMaxOpenAiBodyBytes) {
+    return BadValue("http-max-request-bytes", value,
+                    absl::StrCat("an integer in [1024, ", kMaxOpenAiBodyBytes,
+                                 "]"));
+  }
+  options.http_limits.max_request_bytes = bytes;
+  return absl::OkStatus();
+}
+
 Setter BoolSetter(const char* name, bool ServerOptions::*field) {
   return [=](const std::string& value, ServerOptions& options) {
     if (value == "true" || value == "1") {
@@ -139,12 +183,57 @@ Setter BoolSetter(const char* name, bool ServerOptions::*field) {
 std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
   const ServerOptions d;  // Static defaults.
   const engine::EngineOptions& e = d.engine;
+  const HttpServerLimits& h = d.http_limits;
   using O = ServerOptions;
   using E = engine::EngineOptions;
   return {
       {"listen", "HOST:PORT",
        absl::StrCat("gRPC address (default ", d.listen_address, ")"),
        StringSetter(&O::listen_address)},
+      {"http-listen", "HOST:PORT",
+       absl::StrCat("OpenAI-compatible HTTP API address (/v1/models, "
+                    "/v1/completions, /v1/chat/completions); \"none\" "
+                    "disables it (default ",
+                    kDefaultHttpListen, ")"),
+       StringSetter(&O::http_listen)},
+      {"http-threads", "N",
+       absl::StrCat("HTTP API requests served at once, one thread each; a "
+                    "request holds its thread until its answer (streamed or "
+                    "not) is complete (default ",
+                    h.worker_threads, ")"),
+       HttpCountSetter("http-threads", 1, &HttpServerLimits::worker_threads)},
+      {"http-max-waiting-connections", "N",
+       absl::StrCat("HTTP API connections waiting for a thread; more are "
+                    "closed at once (default ",
+                    h.max_waiting_connections, ")"),
+       HttpCountSetter("http-max-waiting-connections", 0,
+                       &HttpServerLimits::max_waiting_connections)},
+      {"http-request-timeout", "DURATION",
+       absl::StrCat("an HTTP API request must be received within this from "
+                    "its connection (default ",
+                    absl::FormatDuration(h.request_deadline), ")"),
+       HttpDurationSetter("http-request-timeout",
+                          &HttpServerLimits::request_deadline)},
+      {"http-write-timeout", "DURATION",
+       absl::StrCat("a client must take each HTTP API answer, or each "
+                    "streamed event, within this, or its connection is "
+                    "closed and its generation cancelled (default ",
+                    absl::FormatDuration(h.write_timeout), ")"),
+       HttpDurationSetter("http-write-timeout",
+                          &HttpServerLimits::write_timeout)},
+      {"http-max-request-bytes", "N",
+       absl::StrCat("largest HTTP API request, headers and body (default ",
+                    h.max_request_bytes, ")"),
+       SetHttpMaxRequestBytes},
+      {"served-model-name", "NAME",
+       "the base model's id in the HTTP API (default: the --model "
+       "directory's name)",
+       StringSetter(&O::served_model_name)},
+      {"chat-template", "FILE",
+       "a Jinja chat template that replaces the model's (tokenizer_config.json "
+       "chat_template, or chat_template.jinja) for /v1/chat/completions "
+       "(default none)",
+       StringSetter(&O::chat_template_file)},
       {"metrics-listen", "HOST:PORT",
        absl::StrCat("Prometheus /metrics address; \"\" disables it (default ",
                     kDefaultMetricsListen, ")"),
@@ -351,7 +440,8 @@ std::string ServerUsage(const FlagEnvironment& environment) {
   std::string usage =
       "Usage: loraplex-server [--flag=value ...]\n\n"
       "Serves generation with one base model and many tenants' LoRA adapters "
-      "over gRPC\n(loraplex.v1; health checking and reflection included).\n\n"
+      "over gRPC\n(loraplex.v1; health checking and reflection included) and an\n"
+      "OpenAI-compatible HTTP API.\n\n"
       "Flags:\n";
   for (const FlagDef& def : FlagTable(environment)) {
     absl::StrAppend(&usage, "  --", def.name, "=", def.value, "\n      ",

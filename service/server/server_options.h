@@ -9,6 +9,8 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "service/grpc/upload_supervisor.h"
+#include "service/http/bounded_http_server.h"
+#include "service/http/openai_http_server.h"
 
 namespace loraplex::service {
 
@@ -21,6 +23,18 @@ struct ServerOptions {
   std::string listen_address = "0.0.0.0:50051";
   // Prometheus /metrics address; empty disables the exposer.
   std::string metrics_listen = "0.0.0.0:9090";
+  // OpenAI-compatible HTTP API address ("host:port"; port 0 picks a free
+  // one); "none" or empty disables it.
+  std::string http_listen = kDefaultHttpListen;
+  // Its threads, connection bound, deadlines and request size
+  // (service/http/openai_http_server.h).
+  HttpServerLimits http_limits = DefaultOpenAiHttpLimits();
+  // The base model's id in the HTTP API; empty = the model directory's
+  // name (e.g. "demo").
+  std::string served_model_name;
+  // A Jinja chat template file that replaces the model's
+  // (tokenizer_config.json chat_template or chat_template.jinja).
+  std::string chat_template_file;
   // Adapters with their own label on the per-adapter series (Note [Adapter
   // metric labels], service/metrics/adapter_label_set.h); 0 = off.
   int32_t metrics_adapter_labels = 0;

@@ -34,6 +34,7 @@ python3 "$repo/tests/deploy/runtime_libs_check.py" \
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The image's CMD flags, with loopback and scratch paths.
 "$prefix/bin/loraplex-server" --listen="127.0.0.1:$port" --metrics-listen= \
+  --http-listen=none \
   --registry-dir="$work/registry" \
   --model="$prefix/share/loraplex/models/demo" \
   --seed-adapters="$prefix/share/loraplex/models/demo/adapters" \

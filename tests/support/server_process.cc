@@ -26,7 +26,8 @@ std::string FixtureAdapterDir(const std::string& name) {
                       "/fixtures/hf-dev/llama-gqa/adapters/", name);
 }
 
-bool ParseStartupLine(const std::string& log, int* port, int* metrics_port) {
+bool ParseStartupLine(const std::string& log, int* port, int* metrics_port,
+                      int* http_port) {
   const size_t start = log.find("loraplex-server listening on ");
   if (start == std::string::npos) return false;
   const size_t end = log.find('\n', start);
@@ -43,9 +44,15 @@ bool ParseStartupLine(const std::string& log, int* port, int* metrics_port) {
   if (!number_after("(port ", ')', port)) return false;
   if (line.find("; metrics disabled") != absl::string_view::npos) {
     *metrics_port = 0;
+  } else if (!number_after("; metrics on port ", ' ', metrics_port)) {
+    return false;
+  }
+  if (http_port == nullptr) return true;
+  if (line.find("; HTTP API disabled") != absl::string_view::npos) {
+    *http_port = 0;
     return true;
   }
-  return number_after("; metrics on port ", ' ', metrics_port);
+  return number_after("; HTTP API on port ", ' ', http_port);
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
@@ -56,6 +63,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       ServerBinary(),
       "--listen=127.0.0.1:0",
       "--metrics-listen=127.0.0.1:0",
+      "--http-listen=127.0.0.1:0",
+      "--http-threads=4",
       "--model=" + FixtureModelDir(),
       "--registry-dir=" + server->dir_.Join("registry"),
       "--seed-adapters=",
@@ -68,10 +77,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       ChildProcess::Start(argv);
   if (!process.ok()) return process.status();
   server->process_ = *std::move(process);
-  int port = 0, metrics_port = 0;
+  int port = 0, metrics_port = 0, http_port = 0;
   const bool started = server->process_->WaitForOutput(
       [&](const std::string& out, const std::string& err) {
-        return ParseStartupLine(err, &port, &metrics_port);
+        return ParseStartupLine(err, &port, &metrics_port, &http_port);
       },
       startup_timeout);
   if (!started) {
@@ -81,6 +90,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   }
   server->port_ = port;
   server->metrics_port_ = metrics_port;
+  server->http_port_ = http_port;
   return server;
 }
 

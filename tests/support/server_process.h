@@ -1,7 +1,7 @@
 // A loraplex-server child for the tests that run the built binaries: on
-// 127.0.0.1 with gRPC and metrics on ports the kernel picked (read back from
-// its start-up line, so no port is ever guessed), the llama-gqa fixture
-// model on the CPU, and its registry in a temporary directory. Also the
+// 127.0.0.1 with gRPC, metrics and the HTTP API on ports the kernel picked
+// (read back from its start-up line, so no port is ever guessed), the llama-gqa
+// fixture model on the CPU, and its registry in a temporary directory. Also the
 // paths of the built executables and the fixture files.
 #ifndef LORAPLEX_TESTS_SUPPORT_SERVER_PROCESS_H_
 #define LORAPLEX_TESTS_SUPPORT_SERVER_PROCESS_H_
@@ -44,6 +44,8 @@ class ServerProcess {
   // 0 / "" when started with --metrics-listen= (metrics off).
   int metrics_port() const { return metrics_port_; }
   std::string metrics_url() const;  // "http://127.0.0.1:<port>/metrics"
+  // 0 when started with --http-listen=none (the HTTP API off).
+  int http_port() const { return http_port_; }
   // Everything the server logged so far (for failure messages).
   std::string log() const { return process_->err() + process_->out(); }
   ChildProcess& process() { return *process_; }
@@ -60,13 +62,16 @@ class ServerProcess {
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
 };
 
 // The ports in a start-up log line "loraplex-server listening on <address>
-// (port <port>); metrics on port <port> at /metrics" (or "metrics
-// disabled": metrics port 0), from service/server/server_app.cc. False
-// until the whole line is in `log`.
-bool ParseStartupLine(const std::string& log, int* port, int* metrics_port);
+// (port <port>); metrics on port <port> at /metrics; HTTP API on port
+// <port> at /v1" (or "metrics disabled" / "HTTP API disabled": port 0),
+// from service/server/server_app.cc. False until the whole line is in
+// `log`. `http_port` may be null.
+bool ParseStartupLine(const std::string& log, int* port, int* metrics_port,
+                      int* http_port = nullptr);
 
 }  // namespace loraplex::testing
 

@@ -131,5 +131,25 @@ TEST(ParseStartupLineTest, ReadsBothPortsOnceTheLineIsComplete) {
   EXPECT_EQ(metrics_port, 0);
 }
 
+TEST(ParseStartupLineTest, ReadsTheHttpApiPort) {
+  int port = 0, metrics_port = 0, http_port = -1;
+  ASSERT_TRUE(ParseStartupLine(
+      "loraplex-server listening on 127.0.0.1:0 (port 41234); metrics on port "
+      "40321 at /metrics; HTTP API on port 38000 at /v1\n",
+      &port, &metrics_port, &http_port));
+  EXPECT_EQ(metrics_port, 40321);
+  EXPECT_EQ(http_port, 38000);
+  ASSERT_TRUE(ParseStartupLine(
+      "loraplex-server listening on [::]:5 (port 5); metrics disabled; HTTP "
+      "API disabled\n",
+      &port, &metrics_port, &http_port));
+  EXPECT_EQ(metrics_port, 0);
+  EXPECT_EQ(http_port, 0);
+  // A line without the HTTP part (an older server) has no HTTP port.
+  EXPECT_FALSE(ParseStartupLine(
+      "loraplex-server listening on [::]:5 (port 5); metrics disabled\n", &port,
+      &metrics_port, &http_port));
+}
+
 }  // namespace
 }  // namespace loraplex::testing

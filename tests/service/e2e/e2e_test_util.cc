@@ -35,6 +35,8 @@ ServerOptions TestServerOptions(const std::string& registry_dir) {
   ServerOptions options;
   options.listen_address = "127.0.0.1:0";
   options.metrics_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.http_limits.worker_threads = 4;
   options.registry_dir = registry_dir;
   options.engine.model_dir = FixtureModelDir();
   options.engine.device = "cpu";

@@ -150,7 +150,8 @@ class FdExhaustionTest : public ::testing::Test {
             {"/bin/sh", "-c",
              absl::StrCat("ulimit -n ", kFileLimit, " && exec \"$0\" \"$@\""),
              loraplex::testing::ServerBinary(), "--listen=127.0.0.1:0",
-             "--metrics-listen=", "--model=" + FixtureModelDir(),
+             "--metrics-listen=", "--http-listen=none",
+             "--model=" + FixtureModelDir(),
              "--registry-dir=" + dir_.Join("registry"),
              "--seed-adapters=", "--device=cpu", "--threads=1",
              "--shutdown-grace=5s", "--upload-idle-timeout=10m"});

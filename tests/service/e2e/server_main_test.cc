@@ -61,7 +61,7 @@ TEST(ServerMainTest, UnloadableModelExitsOne) {
   loraplex::testing::TempDir dir;
   const ServerRun run = RunServer({"--model=" + dir.Join("missing"),
                                    "--registry-dir=" + dir.Join("registry"),
-                                   "--metrics-listen="});
+                                   "--metrics-listen=", "--http-listen=none"});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.output, HasSubstr("cannot start"));
 }
