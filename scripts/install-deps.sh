@@ -25,6 +25,9 @@ build_pkgs=(
   # named). The TSan pass also unpacks Debian's Abseil source with
   # dpkg-source (dpkg-dev, from build-essential): scripts/build-tsan-absl.sh.
   clang libclang-rt-14-dev
+  # The OpenAI SDK conformance test (tests/service/http/openai_sdk): Node.js,
+  # and npm below.
+  nodejs
 )
 runtime_pkgs=(
   libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623 libre2-9
@@ -44,6 +47,11 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian's package, unless the installed nodejs brings its own (as
+# NodeSource's does, which Debian's npm would conflict with).
+if [[ "${1:-}" != "--runtime" ]] && ! command -v npm >/dev/null; then
+  missing+=(npm)
+fi
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#pkgs[@]} packages already installed"
   exit 0
