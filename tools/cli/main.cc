@@ -4,11 +4,13 @@
 // this binary never loads LibTorch. This file includes neither LibTorch nor
 // gRPC headers: each command lives in its own translation unit (the seam
 // rule).
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "tools/cli/chat_template_command.h"
 #include "tools/cli/cli_command.h"
 #include "tools/cli/offline_dispatch.h"
 
@@ -22,6 +24,9 @@ std::vector<CliCommand> OfflineCommands() {
        &loraplex::cli::RunBatchInOfflineTool},
       {"tokenize", "turn {\"text\"} lines into {\"ids\"} lines",
        &loraplex::cli::RunTokenizeInOfflineTool},
+      {"chat-template",
+       "render {\"messages\"} lines with the model's chat template",
+       &loraplex::cli::RunChatTemplateCommand},
   };
 }
 
@@ -34,12 +39,12 @@ void PrintUsage(std::ostream& out, const std::vector<CliCommand>& offline,
     out << "\n" << title << ":\n";
     for (const CliCommand& command : commands) {
       std::string name = command.name;
-      name.resize(10, ' ');
+      name.resize(std::max<size_t>(name.size(), 13), ' ');
       out << "  " << name << " " << command.summary << "\n";
     }
   };
   list("Client (talk to a loraplex-server)", client);
-  list("Offline (in-process engine)", offline);
+  list("Offline (no server)", offline);
   if (!client.empty()) {
     out << "\nGlobal flags of the client commands (before or after COMMAND):\n"
            "  --server HOST:PORT  (env LORAPLEX_SERVER; default "
