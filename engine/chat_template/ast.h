@@ -62,15 +62,15 @@ using StmtList = std::vector<std::unique_ptr<Stmt>>;
 
 struct Stmt {
   enum class Kind {
-    kText,        // text
-    kOutput,      // {{ expr }}
-    kIf,          // branches (cond, body)..., else_body
-    kFor,         // for target in expr [if filter]: body else else_body
-    kSet,         // set target = expr
-    kSetBlock,    // set target [| filter] %}body{% endset
-    kMacro,       // macro name(params) body
-    kFilterBlock, // filter <filter> %}body{% endfilter
-    kWith,        // with assignments: body
+    kText,         // text
+    kOutput,       // {{ expr }}
+    kIf,           // branches (cond, body)..., else_body
+    kFor,          // for target in expr [if filter]: body else else_body
+    kSet,          // set target = expr
+    kSetBlock,     // set target [| filter] %}body{% endset
+    kMacro,        // macro name(params) body
+    kFilterBlock,  // filter <filter> %}body{% endfilter
+    kWith,         // with assignments: body
     kBreak,
     kContinue,
     kGeneration,  // generation %}body{% endgeneration: renders body

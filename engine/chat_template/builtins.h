@@ -1,6 +1,6 @@
 // Jinja2's built-in filters, tests, global functions and the Python methods
-// templates call on strings, lists and dicts, with ImmutableSandboxedEnvironment's
-// attribute rules. Internal to the module.
+// templates call on strings, lists and dicts, with
+// ImmutableSandboxedEnvironment's attribute rules. Internal to the module.
 #ifndef LORAPLEX_ENGINE_CHAT_TEMPLATE_BUILTINS_H_
 #define LORAPLEX_ENGINE_CHAT_TEMPLATE_BUILTINS_H_
 

@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Parse(
   }
   ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(source));
   ASSIGN_OR_RETURN(ParsedTemplate parsed, ParseTemplate(std::move(tokens)));
-  return std::unique_ptr<ChatTemplate>(new ChatTemplate(
-      std::make_unique<ParsedTemplate>(std::move(parsed)), std::move(bos_token),
-      std::move(eos_token), limits));
+  return std::unique_ptr<ChatTemplate>(
+      new ChatTemplate(std::make_unique<ParsedTemplate>(std::move(parsed)),
+                       std::move(bos_token), std::move(eos_token), limits));
 }
 
 bool ChatTemplate::reads_tools() const { return parsed_->reads_tools; }
@@ -66,7 +66,8 @@ absl::StatusOr<std::string> ChatTemplate::Render(
     return absl::InvalidArgumentError("kwargs must be an object");
   }
   Renderer::Frame context;
-  ASSIGN_OR_RETURN(context["messages"], InputValue(inputs.messages, "messages"));
+  ASSIGN_OR_RETURN(context["messages"],
+                   InputValue(inputs.messages, "messages"));
   ASSIGN_OR_RETURN(context["tools"], InputValue(inputs.tools, "tools"));
   context["documents"] = Value::None();
   context["add_generation_prompt"] = Value::Bool(inputs.add_generation_prompt);

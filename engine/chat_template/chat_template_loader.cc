@@ -24,7 +24,8 @@ absl::StatusOr<std::optional<std::string>> SpecialToken(const Json& config,
                                                         const char* name) {
   auto it = config.find(name);
   if (it == config.end() || it->is_null()) return std::optional<std::string>();
-  if (it->is_string()) return std::optional<std::string>(it->get<std::string>());
+  if (it->is_string())
+    return std::optional<std::string>(it->get<std::string>());
   if (it->is_object()) {
     auto content = it->find("content");
     if (content != it->end() && content->is_string()) {
@@ -40,7 +41,8 @@ absl::StatusOr<std::optional<std::string>> SpecialToken(const Json& config,
 absl::StatusOr<std::optional<std::string>> ConfigTemplate(const Json& config) {
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) return std::optional<std::string>();
-  if (it->is_string()) return std::optional<std::string>(it->get<std::string>());
+  if (it->is_string())
+    return std::optional<std::string>(it->get<std::string>());
   if (it->is_array()) {
     std::string names;
     for (const Json& entry : *it) {
@@ -54,7 +56,8 @@ absl::StatusOr<std::optional<std::string>> ConfigTemplate(const Json& config) {
       if (entry["name"] == "default") {
         return std::optional<std::string>(entry["template"].get<std::string>());
       }
-      absl::StrAppend(&names, names.empty() ? "" : ", ", entry["name"].get<std::string>());
+      absl::StrAppend(&names, names.empty() ? "" : ", ",
+                      entry["name"].get<std::string>());
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "tokenizer_config.json: no chat template named 'default' (has: ", names,
@@ -67,7 +70,8 @@ absl::StatusOr<std::optional<std::string>> ConfigTemplate(const Json& config) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChatTemplate>> LoadChatTemplateFromConfig(
-    const std::string& tokenizer_config_path, const std::string& override_file) {
+    const std::string& tokenizer_config_path,
+    const std::string& override_file) {
   namespace fs = std::filesystem;
   Json config = Json::object();
   std::error_code ec;
@@ -80,19 +84,22 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> LoadChatTemplateFromConfig(
           "tokenizer_config.json: expected a JSON object");
     }
   }
-  ASSIGN_OR_RETURN(std::optional<std::string> bos, SpecialToken(config, "bos_token"));
-  ASSIGN_OR_RETURN(std::optional<std::string> eos, SpecialToken(config, "eos_token"));
+  ASSIGN_OR_RETURN(std::optional<std::string> bos,
+                   SpecialToken(config, "bos_token"));
+  ASSIGN_OR_RETURN(std::optional<std::string> eos,
+                   SpecialToken(config, "eos_token"));
 
   std::optional<std::string> source;
   std::string origin;
   const fs::path jinja_file =
       fs::path(tokenizer_config_path).parent_path() / "chat_template.jinja";
   if (!override_file.empty()) {
-    ASSIGN_OR_RETURN(source, engine::ReadTextFile(override_file, kMaxTemplateFileBytes));
+    ASSIGN_OR_RETURN(
+        source, engine::ReadTextFile(override_file, kMaxTemplateFileBytes));
     origin = override_file;
   } else if (fs::exists(jinja_file, ec)) {
-    ASSIGN_OR_RETURN(source,
-                     engine::ReadTextFile(jinja_file.string(), kMaxTemplateFileBytes));
+    ASSIGN_OR_RETURN(source, engine::ReadTextFile(jinja_file.string(),
+                                                  kMaxTemplateFileBytes));
     origin = "chat_template.jinja";
   } else {
     ASSIGN_OR_RETURN(source, ConfigTemplate(config));
@@ -108,8 +115,8 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> LoadChatTemplateFromConfig(
       ChatTemplate::Parse(*std::move(source), std::move(bos), std::move(eos));
   if (!parsed.ok()) {
     return absl::Status(parsed.status().code(),
-                        absl::StrCat("chat template (", origin, "): ",
-                                     parsed.status().message()));
+                        absl::StrCat("chat template (", origin,
+                                     "): ", parsed.status().message()));
   }
   return parsed;
 }

@@ -19,12 +19,13 @@ namespace loraplex::chat {
 namespace {
 
 constexpr std::array<absl::string_view, 40> kFilters = {
-    "abs", "attr", "capitalize", "center", "count", "d", "default",
-    "dictsort", "e", "escape", "first", "float", "format", "indent", "int",
-    "items", "join", "last", "length", "list", "lower", "map", "max", "min",
-    "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
-    "selectattr", "sort", "string", "sum", "title", "tojson", "trim",
-    "unique", "upper"};
+    "abs",     "attr",       "capitalize", "center",  "count", "d",
+    "default", "dictsort",   "e",          "escape",  "first", "float",
+    "format",  "indent",     "int",        "items",   "join",  "last",
+    "length",  "list",       "lower",      "map",     "max",   "min",
+    "reject",  "rejectattr", "replace",    "reverse", "round", "safe",
+    "select",  "selectattr", "sort",       "string",  "sum",   "title",
+    "tojson",  "trim",       "unique",     "upper"};
 
 Value Str(std::string s) { return Value::String(std::move(s)); }
 
@@ -33,10 +34,12 @@ absl::StatusOr<Value> AttrPath(const Value& item, const Value& attribute,
                                const Value* default_value, int line) {
   std::vector<Value> parts;
   if (attribute.is_string()) {
-    for (std::string& part : PySplit(attribute.str(), std::string("."), -1, false)) {
+    for (std::string& part :
+         PySplit(attribute.str(), std::string("."), -1, false)) {
       int64_t index = 0;
-      const bool digits = !part.empty() &&
-                          part.find_first_not_of("0123456789") == std::string::npos;
+      const bool digits =
+          !part.empty() &&
+          part.find_first_not_of("0123456789") == std::string::npos;
       if (digits && absl::SimpleAtoi(part, &index)) {
         parts.push_back(Value::Int(index));
       } else {
@@ -69,8 +72,8 @@ absl::StatusOr<ValueList> SortBy(ValueList items, const ValueList& keys,
   absl::Status error;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     if (!error.ok()) return false;
-    absl::StatusOr<bool> less =
-        reverse ? LessThan(keys[b], keys[a], line) : LessThan(keys[a], keys[b], line);
+    absl::StatusOr<bool> less = reverse ? LessThan(keys[b], keys[a], line)
+                                        : LessThan(keys[a], keys[b], line);
     if (!less.ok()) {
       error = less.status();
       return false;
@@ -106,15 +109,18 @@ std::optional<int64_t> ParsePyInt(const std::string& text) {
   std::string s = PyStrip(text, std::nullopt, StripSide::kBoth);
   std::string digits;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '_' && i > 0 && std::isdigit(static_cast<unsigned char>(s[i - 1])) &&
-        i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+    if (s[i] == '_' && i > 0 &&
+        std::isdigit(static_cast<unsigned char>(s[i - 1])) &&
+        i + 1 < s.size() &&
+        std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
       continue;
     }
     digits += s[i];
   }
   int64_t value = 0;
   if (digits.empty() || !absl::SimpleAtoi(digits, &value)) return std::nullopt;
-  if (digits.find_first_not_of("+-0123456789") != std::string::npos) return std::nullopt;
+  if (digits.find_first_not_of("+-0123456789") != std::string::npos)
+    return std::nullopt;
   return value;
 }
 
@@ -128,10 +134,12 @@ std::optional<double> ParsePyFloat(const std::string& text) {
 }
 
 absl::StatusOr<Value> ToInt(const Value& v, const Value& default_value) {
-  const Value fallback = default_value.is_undefined() ? Value::Int(0) : default_value;
+  const Value fallback =
+      default_value.is_undefined() ? Value::Int(0) : default_value;
   if (v.is_int() || v.is_bool()) return Value::Int(v.int_value());
   if (v.is_float()) {
-    if (!std::isfinite(v.float_value()) || std::abs(v.float_value()) >= 9.2e18) {
+    if (!std::isfinite(v.float_value()) ||
+        std::abs(v.float_value()) >= 9.2e18) {
       return fallback;
     }
     return Value::Int(static_cast<int64_t>(std::trunc(v.float_value())));
@@ -152,7 +160,8 @@ absl::StatusOr<Value> ToFloat(const Value& v, const Value& default_value) {
       default_value.is_undefined() ? Value::Float(0.0) : default_value;
   if (v.is_number()) return Value::Float(v.AsDouble());
   if (v.is_string()) {
-    if (std::optional<double> d = ParsePyFloat(v.str())) return Value::Float(*d);
+    if (std::optional<double> d = ParsePyFloat(v.str()))
+      return Value::Float(*d);
   }
   return fallback;
 }
@@ -174,17 +183,19 @@ Value Round(const Value& v, int64_t precision, const std::string& method) {
     return Value::Float(std::strtod(buf, nullptr));
   }
   const double scale = std::pow(10.0, static_cast<double>(precision));
-  const double r = method == "ceil" ? std::ceil(x * scale) : std::floor(x * scale);
+  const double r =
+      method == "ceil" ? std::ceil(x * scale) : std::floor(x * scale);
   return Value::Float(r / scale);
 }
 
 std::string Indent(const std::string& s, const Value& width, bool first,
                    bool blank) {
   const std::string indention =
-      width.is_string() ? width.str()
-                        : std::string(static_cast<size_t>(std::max<int64_t>(
-                                          0, width.is_undefined() ? 4 : width.int_value())),
-                                      ' ');
+      width.is_string()
+          ? width.str()
+          : std::string(static_cast<size_t>(std::max<int64_t>(
+                            0, width.is_undefined() ? 4 : width.int_value())),
+                        ' ');
   const std::vector<std::string> lines = PySplitLines(s + "\n");
   std::string rv;
   if (blank) {
@@ -210,8 +221,8 @@ std::string JinjaTitle(const std::string& s) {
   std::u32string out;
   bool word_start = true;
   for (char32_t c : in) {
-    const bool separator =
-        c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || IsPySpace(c);
+    const bool separator = c == '-' || c == '(' || c == '{' || c == '[' ||
+                           c == '<' || IsPySpace(c);
     if (separator) {
       out += c;
       word_start = true;
@@ -226,14 +237,16 @@ std::string JinjaTitle(const std::string& s) {
 }
 
 absl::StatusOr<Value> ToJson(const Value& v, const CallArgs& args) {
-  ASSIGN_OR_RETURN(ValueList bound,
-                   BindArgs(args, {"ensure_ascii", "indent", "separators", "sort_keys"},
-                            0, "tojson"));
+  ASSIGN_OR_RETURN(
+      ValueList bound,
+      BindArgs(args, {"ensure_ascii", "indent", "separators", "sort_keys"}, 0,
+               "tojson"));
   JsonDumpsOptions options;
   if (!bound[0].is_undefined()) options.ensure_ascii = bound[0].Truthy();
   const Value& indent = bound[1];
   if (indent.is_int()) {
-    options.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, indent.int_value())), ' ');
+    options.indent = std::string(
+        static_cast<size_t>(std::max<int64_t>(0, indent.int_value())), ' ');
   } else if (indent.is_string()) {
     options.indent = indent.str();
   } else if (!indent.is_undefined() && !indent.is_none()) {
@@ -242,9 +255,11 @@ absl::StatusOr<Value> ToJson(const Value& v, const CallArgs& args) {
   const Value& separators = bound[2];
   if (separators.is_sequence() && separators.list().size() == 2 &&
       separators.list()[0].is_string() && separators.list()[1].is_string()) {
-    options.separators = {separators.list()[0].str(), separators.list()[1].str()};
+    options.separators = {separators.list()[0].str(),
+                          separators.list()[1].str()};
   } else if (!separators.is_undefined() && !separators.is_none()) {
-    return RenderError(args.line, "tojson: separators must be a pair of strings");
+    return RenderError(args.line,
+                       "tojson: separators must be a pair of strings");
   }
   options.sort_keys = bound[3].Truthy();
   absl::StatusOr<std::string> text = JsonDumps(v, options);
@@ -254,7 +269,8 @@ absl::StatusOr<Value> ToJson(const Value& v, const CallArgs& args) {
 
 // select/reject/selectattr/rejectattr.
 absl::StatusOr<Value> SelectOrReject(Renderer& renderer, const Value& v,
-                                     CallArgs& args, bool select, bool by_attr) {
+                                     CallArgs& args, bool select,
+                                     bool by_attr) {
   size_t off = 0;
   Value attribute;
   if (by_attr) {
@@ -273,10 +289,12 @@ absl::StatusOr<Value> SelectOrReject(Renderer& renderer, const Value& v,
     }
     test = args.positional[off].str();
     if (!IsSupportedTest(test)) {
-      return RenderError(args.line, absl::StrCat("test '", test, "' is not supported"));
+      return RenderError(args.line,
+                         absl::StrCat("test '", test, "' is not supported"));
     }
-    test_args.positional.assign(args.positional.begin() + static_cast<long>(off) + 1,
-                                args.positional.end());
+    test_args.positional.assign(
+        args.positional.begin() + static_cast<long>(off) + 1,
+        args.positional.end());
     test_args.keyword = args.keyword;
   }
   ASSIGN_OR_RETURN(ValueList items, Iterate(v, args.line));
@@ -307,7 +325,8 @@ absl::StatusOr<Value> Map(Renderer& renderer, const Value& v, CallArgs& args) {
   }
   if (attribute != nullptr) {
     for (const Value& item : items) {
-      ASSIGN_OR_RETURN(Value mapped, AttrPath(item, *attribute, default_value, args.line));
+      ASSIGN_OR_RETURN(Value mapped,
+                       AttrPath(item, *attribute, default_value, args.line));
       out.push_back(std::move(mapped));
     }
     return Value::List(std::move(out));
@@ -317,7 +336,8 @@ absl::StatusOr<Value> Map(Renderer& renderer, const Value& v, CallArgs& args) {
   }
   const std::string filter = args.positional[0].str();
   if (!IsSupportedFilter(filter)) {
-    return RenderError(args.line, absl::StrCat("filter '", filter, "' is not supported"));
+    return RenderError(args.line,
+                       absl::StrCat("filter '", filter, "' is not supported"));
   }
   CallArgs filter_args = args;
   filter_args.positional.erase(filter_args.positional.begin());
@@ -330,8 +350,9 @@ absl::StatusOr<Value> Map(Renderer& renderer, const Value& v, CallArgs& args) {
 }
 
 // sort, unique, min, max (case-insensitive by default, optional attribute).
-absl::StatusOr<ValueList> SortKeys(const ValueList& items, const Value& attribute,
-                                   bool case_sensitive, int line) {
+absl::StatusOr<ValueList> SortKeys(const ValueList& items,
+                                   const Value& attribute, bool case_sensitive,
+                                   int line) {
   ValueList keys;
   for (const Value& item : items) {
     ASSIGN_OR_RETURN(Value key, AttrPath(item, attribute, nullptr, line));
@@ -382,14 +403,17 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     return Value::String(EscapeHtml(PyStr(v)), /*markup=*/true);
   }
   if (name == "replace") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"old", "new", "count"}, 2, name));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"old", "new", "count"}, 2, name));
     const int64_t count = bound[2].is_int() ? bound[2].int_value() : -1;
-    std::string out = PyReplace(PyStr(v), PyStr(bound[0]), PyStr(bound[1]), count);
+    std::string out =
+        PyReplace(PyStr(v), PyStr(bound[0]), PyStr(bound[1]), count);
     RETURN_IF_ERROR(renderer.ChargeString(out.size(), line));
     return Str(std::move(out));
   }
   if (name == "join") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"d", "attribute"}, 0, name));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"d", "attribute"}, 0, name));
     ASSIGN_OR_RETURN(ValueList items, Iterate(v, line));
     const std::string sep = bound[0].is_undefined() ? "" : PyStr(bound[0]);
     std::string out;
@@ -408,7 +432,8 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     if (v.is_undefined()) return v;
     ASSIGN_OR_RETURN(ValueList items, Iterate(v, line));
     if (items.empty()) {
-      return Value::Undefined(absl::StrCat("No ", name, " item, sequence was empty."));
+      return Value::Undefined(
+          absl::StrCat("No ", name, " item, sequence was empty."));
     }
     return name == "first" ? items.front() : items.back();
   }
@@ -439,8 +464,9 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     return Value::List(std::move(out));
   }
   if (name == "dictsort") {
-    ASSIGN_OR_RETURN(ValueList bound,
-                     BindArgs(args, {"case_sensitive", "by", "reverse"}, 0, name));
+    ASSIGN_OR_RETURN(
+        ValueList bound,
+        BindArgs(args, {"case_sensitive", "by", "reverse"}, 0, name));
     if (!v.is_dict()) return RenderError(line, "dictsort needs a mapping");
     const bool by_value = bound[1].is_string() && bound[1].str() == "value";
     ValueList items, keys;
@@ -448,27 +474,32 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
       items.push_back(Value::Tuple({key, value}));
       keys.push_back(Folded(by_value ? value : key, bound[0].Truthy()));
     }
-    ASSIGN_OR_RETURN(ValueList sorted, SortBy(items, keys, bound[2].Truthy(), line));
+    ASSIGN_OR_RETURN(ValueList sorted,
+                     SortBy(items, keys, bound[2].Truthy(), line));
     return Value::List(std::move(sorted));
   }
   if (name == "sort" || name == "unique" || name == "min" || name == "max") {
     const bool sort = name == "sort";
-    ASSIGN_OR_RETURN(ValueList bound,
-                     sort ? BindArgs(args, {"reverse", "case_sensitive", "attribute"}, 0, name)
-                          : BindArgs(args, {"case_sensitive", "attribute"}, 0, name));
+    ASSIGN_OR_RETURN(
+        ValueList bound,
+        sort ? BindArgs(args, {"reverse", "case_sensitive", "attribute"}, 0,
+                        name)
+             : BindArgs(args, {"case_sensitive", "attribute"}, 0, name));
     const Value& case_sensitive = sort ? bound[1] : bound[0];
     const Value& attribute = sort ? bound[2] : bound[1];
     ASSIGN_OR_RETURN(ValueList items, Iterate(v, line));
     ASSIGN_OR_RETURN(ValueList keys,
                      SortKeys(items, attribute, case_sensitive.Truthy(), line));
     if (sort) {
-      ASSIGN_OR_RETURN(ValueList sorted, SortBy(items, keys, bound[0].Truthy(), line));
+      ASSIGN_OR_RETURN(ValueList sorted,
+                       SortBy(items, keys, bound[0].Truthy(), line));
       return Value::List(std::move(sorted));
     }
     if (name == "unique") {
       ValueList out, seen;
       for (size_t i = 0; i < items.size(); ++i) {
-        ASSIGN_OR_RETURN(bool already, Contains(Value::List(seen), keys[i], line));
+        ASSIGN_OR_RETURN(bool already,
+                         Contains(Value::List(seen), keys[i], line));
         if (already) continue;
         seen.push_back(keys[i]);
         out.push_back(items[i]);
@@ -480,14 +511,16 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     }
     size_t best = 0;
     for (size_t i = 1; i < items.size(); ++i) {
-      ASSIGN_OR_RETURN(bool better, name == "min" ? LessThan(keys[i], keys[best], line)
-                                                  : LessThan(keys[best], keys[i], line));
+      ASSIGN_OR_RETURN(bool better, name == "min"
+                                        ? LessThan(keys[i], keys[best], line)
+                                        : LessThan(keys[best], keys[i], line));
       if (better) best = i;
     }
     return items[best];
   }
   if (name == "sum") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"attribute", "start"}, 0, name));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"attribute", "start"}, 0, name));
     ASSIGN_OR_RETURN(ValueList items, Iterate(v, line));
     Value total = bound[1].is_undefined() ? Value::Int(0) : bound[1];
     for (const Value& item : items) {
@@ -499,14 +532,16 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
   if (name == "abs") {
     if (v.is_float()) return Value::Float(std::abs(v.float_value()));
     if (v.is_int() || v.is_bool()) return Negate(v, v.int_value() < 0, line);
-    return RenderError(line, absl::StrCat("bad operand type for abs(): '",
-                                          v.TypeName(), "'"));
+    return RenderError(
+        line, absl::StrCat("bad operand type for abs(): '", v.TypeName(), "'"));
   }
   if (name == "round") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"precision", "method"}, 0, name));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"precision", "method"}, 0, name));
     if (!v.is_number()) {
-      return RenderError(line, absl::StrCat("type ", v.TypeName(),
-                                            " doesn't define __round__ method"));
+      return RenderError(line,
+                         absl::StrCat("type ", v.TypeName(),
+                                      " doesn't define __round__ method"));
     }
     const std::string method = bound[1].is_string() ? bound[1].str() : "common";
     if (method != "common" && method != "ceil" && method != "floor") {
@@ -515,8 +550,10 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     return Round(v, bound[0].is_int() ? bound[0].int_value() : 0, method);
   }
   if (name == "int") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"default", "base"}, 0, name));
-    if (!bound[1].is_undefined() && !(bound[1].is_int() && bound[1].int_value() == 10)) {
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"default", "base"}, 0, name));
+    if (!bound[1].is_undefined() &&
+        !(bound[1].is_int() && bound[1].int_value() == 10)) {
       return RenderError(line, "int filter: only base 10 is supported");
     }
     return ToInt(v, bound[0]);
@@ -526,8 +563,10 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
     return ToFloat(v, bound[0]);
   }
   if (name == "indent") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"width", "first", "blank"}, 0, name));
-    std::string out = Indent(PyStr(v), bound[0], bound[1].Truthy(), bound[2].Truthy());
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"width", "first", "blank"}, 0, name));
+    std::string out =
+        Indent(PyStr(v), bound[0], bound[1].Truthy(), bound[2].Truthy());
     RETURN_IF_ERROR(renderer.ChargeString(out.size(), line));
     return Str(std::move(out));
   }
@@ -547,18 +586,22 @@ absl::StatusOr<Value> ApplyFilter(Renderer& renderer, const std::string& name,
   }
   if (name == "attr") {
     ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"name"}, 1, name));
-    if (!bound[0].is_string()) return RenderError(line, "attr: name must be a string");
+    if (!bound[0].is_string())
+      return RenderError(line, "attr: name must be a string");
     return GetAttribute(v, bound[0].str(), line);
   }
   if (name == "format") {
     if (!args.keyword.empty()) {
-      return RenderError(line, "format filter: keyword arguments are not supported");
+      return RenderError(line,
+                         "format filter: keyword arguments are not supported");
     }
-    ASSIGN_OR_RETURN(std::string out,
-                     PercentFormat(PyStr(v), Value::Tuple(args.positional), line));
+    ASSIGN_OR_RETURN(
+        std::string out,
+        PercentFormat(PyStr(v), Value::Tuple(args.positional), line));
     return Str(std::move(out));
   }
-  return RenderError(line, absl::StrCat("filter '", name, "' is not supported"));
+  return RenderError(line,
+                     absl::StrCat("filter '", name, "' is not supported"));
 }
 
 }  // namespace loraplex::chat

@@ -15,7 +15,8 @@ namespace {
 // namespace(...): the one mutable object ({% set ns.attr = value %}).
 class NamespaceObject : public Object {
  public:
-  explicit NamespaceObject(Dict attributes) : attributes_(std::move(attributes)) {}
+  explicit NamespaceObject(Dict attributes)
+      : attributes_(std::move(attributes)) {}
   std::string TypeName() const override { return "Namespace"; }
   Value GetAttr(const std::string& name) const override {
     const Value* v = attributes_.Find(Value::String(name));
@@ -52,9 +53,11 @@ class BuiltinFunction : public Object {
 };
 
 // dict(mapping_or_pairs, **kwargs), as Python builds it.
-absl::StatusOr<Dict> DictFromArgs(const CallArgs& args, absl::string_view name) {
+absl::StatusOr<Dict> DictFromArgs(const CallArgs& args,
+                                  absl::string_view name) {
   if (args.positional.size() > 1) {
-    return RenderError(args.line, absl::StrCat(name, " expected at most 1 argument"));
+    return RenderError(args.line,
+                       absl::StrCat(name, " expected at most 1 argument"));
   }
   Dict dict;
   if (!args.positional.empty()) {
@@ -66,14 +69,16 @@ absl::StatusOr<Dict> DictFromArgs(const CallArgs& args, absl::string_view name) 
       for (const Value& pair : pairs) {
         ASSIGN_OR_RETURN(ValueList kv, Iterate(pair, args.line));
         if (kv.size() != 2) {
-          return RenderError(args.line, "dictionary update sequence element "
-                                        "has the wrong length; 2 is required");
+          return RenderError(args.line,
+                             "dictionary update sequence element "
+                             "has the wrong length; 2 is required");
         }
         dict.Set(kv[0], kv[1]);
       }
     }
   }
-  for (const auto& [key, value] : args.keyword) dict.Set(Value::String(key), value);
+  for (const auto& [key, value] : args.keyword)
+    dict.Set(Value::String(key), value);
   return dict;
 }
 
@@ -86,9 +91,10 @@ absl::StatusOr<Value> Range(Renderer& renderer, CallArgs& args) {
   for (size_t i = 0; i < args.positional.size(); ++i) {
     const Value& v = args.positional[i];
     if (!v.is_int() && !v.is_bool()) {
-      return RenderError(args.line, absl::StrCat("'", v.TypeName(),
-                                                 "' object cannot be interpreted "
-                                                 "as an integer"));
+      return RenderError(args.line,
+                         absl::StrCat("'", v.TypeName(),
+                                      "' object cannot be interpreted "
+                                      "as an integer"));
     }
   }
   if (args.positional.size() == 1) {
@@ -99,7 +105,8 @@ absl::StatusOr<Value> Range(Renderer& renderer, CallArgs& args) {
     }
   }
   const int64_t start = bounds[0], stop = bounds[1], step = bounds[2];
-  if (step == 0) return RenderError(args.line, "range() arg 3 must not be zero");
+  if (step == 0)
+    return RenderError(args.line, "range() arg 3 must not be zero");
   // Length as Python computes it, in 128 bits so no bound overflows.
   __int128 length = 0;
   if (step > 0 && start < stop) {
@@ -133,20 +140,23 @@ absl::StatusOr<Value> MakeDictValue(Renderer& renderer, CallArgs& args) {
 }
 
 absl::StatusOr<Value> RaiseException(Renderer& renderer, CallArgs& args) {
-  ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"message"}, 1, "raise_exception"));
+  ASSIGN_OR_RETURN(ValueList bound,
+                   BindArgs(args, {"message"}, 1, "raise_exception"));
   return TemplateRaisedError(PyStr(bound[0]));
 }
 
 // datetime.now().strftime(fmt), C locale, the server's local time zone.
 absl::StatusOr<Value> StrftimeNow(Renderer& renderer, CallArgs& args) {
-  ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"format"}, 1, "strftime_now"));
+  ASSIGN_OR_RETURN(ValueList bound,
+                   BindArgs(args, {"format"}, 1, "strftime_now"));
   if (!bound[0].is_string()) {
     return RenderError(args.line, "strftime_now() argument must be str");
   }
   const std::string& format = bound[0].str();
   if (format.empty()) return Value::String("");
   if (format.size() > 256) {
-    return RenderError(args.line, "strftime_now() format longer than 256 bytes");
+    return RenderError(args.line,
+                       "strftime_now() format longer than 256 bytes");
   }
   const std::tm tm = absl::ToTM(renderer.now(), absl::LocalTimeZone());
   char buf[4096];

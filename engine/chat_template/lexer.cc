@@ -64,17 +64,38 @@ absl::StatusOr<std::string> Unescape(absl::string_view body, int line) {
       return value;
     };
     switch (c) {
-      case '\n': break;  // A line continuation.
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
+      case '\n':
+        break;  // A line continuation.
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
@@ -126,8 +147,8 @@ class Lexer {
   struct TagStart {
     size_t at = std::string::npos;  // Position of '{'.
     TagKind kind = TagKind::kBlock;
-    char sign = 0;  // '-', '+' or 0.
-    size_t body = 0;  // Position after the opener (and sign).
+    char sign = 0;       // '-', '+' or 0.
+    size_t body = 0;     // Position after the opener (and sign).
     size_t raw_end = 0;  // For kRaw: position after the whole raw tag.
   };
 
@@ -275,8 +296,9 @@ class Lexer {
     std::vector<char> brackets;
     while (true) {
       if (pos_ >= s_.size()) {
-        return LexError(line_, block ? "unexpected end of template: missing %}"
-                                     : "unexpected end of template: missing }}");
+        return LexError(line_, block
+                                   ? "unexpected end of template: missing %}"
+                                   : "unexpected end of template: missing }}");
       }
       if (brackets.empty()) {
         size_t len = 0;
@@ -288,8 +310,9 @@ class Lexer {
           len = 2;
         }
         if (len > 0) {
-          tokens_.push_back(Token{
-              block ? TokenType::kBlockEnd : TokenType::kVariableEnd, "", line_});
+          tokens_.push_back(
+              Token{block ? TokenType::kBlockEnd : TokenType::kVariableEnd, "",
+                    line_});
           Advance(pos_ + len);
           return absl::OkStatus();
         }
@@ -310,11 +333,13 @@ class Lexer {
     if (std::isdigit(static_cast<unsigned char>(c))) return LexNumber();
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t end = pos_;
-      while (end < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[end])) ||
-                                 s_[end] == '_')) {
+      while (end < s_.size() &&
+             (std::isalnum(static_cast<unsigned char>(s_[end])) ||
+              s_[end] == '_')) {
         ++end;
       }
-      tokens_.push_back(Token{TokenType::kName, s_.substr(pos_, end - pos_), line_});
+      tokens_.push_back(
+          Token{TokenType::kName, s_.substr(pos_, end - pos_), line_});
       Advance(end);
       return absl::OkStatus();
     }
@@ -324,7 +349,8 @@ class Lexer {
         "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";"};
     for (const char* op : kOperators) {
       const absl::string_view text(op);
-      if (s_.compare(pos_, text.size(), text.data(), text.size()) != 0) continue;
+      if (s_.compare(pos_, text.size(), text.data(), text.size()) != 0)
+        continue;
       if (text == "(" || text == "[" || text == "{") {
         brackets.push_back(text == "(" ? ')' : text == "[" ? ']' : '}');
       } else if (text == ")" || text == "]" || text == "}") {
@@ -332,8 +358,9 @@ class Lexer {
           return LexError(line_, absl::StrCat("unexpected '", text, "'"));
         }
         if (brackets.back() != text[0]) {
-          return LexError(line_, absl::StrCat("unexpected '", text,
-                                              "', expected '", std::string(1, brackets.back()), "'"));
+          return LexError(line_,
+                          absl::StrCat("unexpected '", text, "', expected '",
+                                       std::string(1, brackets.back()), "'"));
         }
         brackets.pop_back();
       }
@@ -341,8 +368,8 @@ class Lexer {
       Advance(pos_ + text.size());
       return absl::OkStatus();
     }
-    return LexError(line_, absl::StrCat("unexpected character '",
-                                        std::string(1, c), "'"));
+    return LexError(
+        line_, absl::StrCat("unexpected character '", std::string(1, c), "'"));
   }
 
   // Jinja's integer_re and float_re (float first), underscores allowed.
@@ -381,7 +408,8 @@ class Lexer {
                               ? static_cast<char>(std::tolower(s_[end]))
                               : 0;
       if (prefix == 'x' || prefix == 'o' || prefix == 'b') {
-        return LexError(line_, "hex, octal and binary literals are not supported");
+        return LexError(line_,
+                        "hex, octal and binary literals are not supported");
       }
       if (text.size() > 1 && text[0] == '0' &&
           text.find_first_not_of("0_") != std::string::npos) {

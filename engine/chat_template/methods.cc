@@ -16,27 +16,30 @@ namespace loraplex::chat {
 namespace {
 
 template <size_t N>
-bool OneOf(const std::array<absl::string_view, N>& names, absl::string_view name) {
+bool OneOf(const std::array<absl::string_view, N>& names,
+           absl::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 // Every attribute Python's str, list and dict have (what getattr finds);
 // the ones implemented below are a subset, the rest fail when called.
 constexpr std::array<absl::string_view, 47> kStrAttributes = {
-    "capitalize", "casefold", "center", "count", "encode", "endswith",
-    "expandtabs", "find", "format", "format_map", "index", "isalnum",
-    "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower",
-    "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join",
-    "ljust", "lower", "lstrip", "maketrans", "partition", "removeprefix",
-    "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition",
-    "rsplit", "rstrip", "split", "splitlines", "startswith", "strip",
-    "swapcase", "title", "translate", "upper", "zfill"};
+    "capitalize",   "casefold",     "center",    "count",     "encode",
+    "endswith",     "expandtabs",   "find",      "format",    "format_map",
+    "index",        "isalnum",      "isalpha",   "isascii",   "isdecimal",
+    "isdigit",      "isidentifier", "islower",   "isnumeric", "isprintable",
+    "isspace",      "istitle",      "isupper",   "join",      "ljust",
+    "lower",        "lstrip",       "maketrans", "partition", "removeprefix",
+    "removesuffix", "replace",      "rfind",     "rindex",    "rjust",
+    "rpartition",   "rsplit",       "rstrip",    "split",     "splitlines",
+    "startswith",   "strip",        "swapcase",  "title",     "translate",
+    "upper",        "zfill"};
 constexpr std::array<absl::string_view, 11> kListAttributes = {
-    "append", "clear", "copy", "count", "extend", "index",
-    "insert", "pop", "remove", "reverse", "sort"};
+    "append", "clear", "copy",   "count",   "extend", "index",
+    "insert", "pop",   "remove", "reverse", "sort"};
 constexpr std::array<absl::string_view, 11> kDictAttributes = {
-    "clear", "copy", "fromkeys", "get", "items", "keys",
-    "pop", "popitem", "setdefault", "update", "values"};
+    "clear", "copy",    "fromkeys",   "get",    "items", "keys",
+    "pop",   "popitem", "setdefault", "update", "values"};
 // sandbox.modifies_known_mutable.
 constexpr std::array<absl::string_view, 8> kListMutators = {
     "append", "clear", "pop", "reverse", "insert", "sort", "extend", "remove"};
@@ -71,13 +74,14 @@ Value Unsafe(const Value& obj, const std::string& name) {
 }
 
 Value NoAttribute(const Value& obj, const std::string& name) {
-  return Value::Undefined(absl::StrCat("'", obj.TypeName(),
-                                       " object' has no attribute '", name, "'"));
+  return Value::Undefined(absl::StrCat(
+      "'", obj.TypeName(), " object' has no attribute '", name, "'"));
 }
 
 // getattr(obj, name) in the sandbox; nullopt when Python has no such
 // attribute (the caller then tries the item).
-std::optional<Value> PythonAttribute(const Value& obj, const std::string& name) {
+std::optional<Value> PythonAttribute(const Value& obj,
+                                     const std::string& name) {
   if (absl::StartsWith(name, "__") && absl::EndsWith(name, "__")) {
     return Unsafe(obj, name);
   }
@@ -110,9 +114,8 @@ std::optional<Value> PythonAttribute(const Value& obj, const std::string& name) 
   return std::nullopt;
 }
 
-absl::StatusOr<std::optional<std::string>> OptionalString(const Value& v,
-                                                          absl::string_view what,
-                                                          int line) {
+absl::StatusOr<std::optional<std::string>> OptionalString(
+    const Value& v, absl::string_view what, int line) {
   if (v.is_undefined() || v.is_none()) return std::optional<std::string>();
   if (!v.is_string()) {
     return RenderError(line, absl::StrCat(what, " arg must be None or str"));
@@ -120,11 +123,11 @@ absl::StatusOr<std::optional<std::string>> OptionalString(const Value& v,
   return std::optional<std::string>(v.str());
 }
 
-absl::StatusOr<std::string> RequiredString(const Value& v, absl::string_view what,
-                                           int line) {
+absl::StatusOr<std::string> RequiredString(const Value& v,
+                                           absl::string_view what, int line) {
   if (!v.is_string()) {
-    return RenderError(line, absl::StrCat(what, " must be str, not ",
-                                          v.TypeName()));
+    return RenderError(line,
+                       absl::StrCat(what, " must be str, not ", v.TypeName()));
   }
   return v.str();
 }
@@ -142,7 +145,8 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
     return Value::String(PyStrip(s, chars, side));
   }
   if (name == "split" || name == "rsplit") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"sep", "maxsplit"}, 0, name));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"sep", "maxsplit"}, 0, name));
     ASSIGN_OR_RETURN(std::optional<std::string> sep,
                      OptionalString(bound[0], name, line));
     if (sep && sep->empty()) return RenderError(line, "empty separator");
@@ -164,9 +168,11 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
       candidates.push_back(bound[0]);
     }
     for (const Value& candidate : candidates) {
-      ASSIGN_OR_RETURN(std::string text,
-                       RequiredString(candidate, absl::StrCat(name, " argument"), line));
-      if (name == "startswith" ? absl::StartsWith(s, text) : absl::EndsWith(s, text)) {
+      ASSIGN_OR_RETURN(
+          std::string text,
+          RequiredString(candidate, absl::StrCat(name, " argument"), line));
+      if (name == "startswith" ? absl::StartsWith(s, text)
+                               : absl::EndsWith(s, text)) {
         return Value::Bool(true);
       }
     }
@@ -192,18 +198,22 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
   if (name == "islower") return Value::Bool(PyIsLower(s));
   if (name == "isupper") return Value::Bool(PyIsUpper(s));
   if (name == "replace") {
-    ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"old", "new", "count"}, 2, name));
-    ASSIGN_OR_RETURN(std::string old_text, RequiredString(bound[0], "replace() argument 1", line));
-    ASSIGN_OR_RETURN(std::string new_text, RequiredString(bound[1], "replace() argument 2", line));
+    ASSIGN_OR_RETURN(ValueList bound,
+                     BindArgs(args, {"old", "new", "count"}, 2, name));
+    ASSIGN_OR_RETURN(std::string old_text,
+                     RequiredString(bound[0], "replace() argument 1", line));
+    ASSIGN_OR_RETURN(std::string new_text,
+                     RequiredString(bound[1], "replace() argument 2", line));
     const int64_t count = bound[2].is_int() ? bound[2].int_value() : -1;
     std::string out = PyReplace(s, old_text, new_text, count);
     RETURN_IF_ERROR(renderer.ChargeString(out.size(), line));
     return Value::String(std::move(out));
   }
-  if (name == "find" || name == "rfind" || name == "index" || name == "rindex" ||
-      name == "count") {
+  if (name == "find" || name == "rfind" || name == "index" ||
+      name == "rindex" || name == "count") {
     ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"sub"}, 1, name));
-    ASSIGN_OR_RETURN(std::string sub, RequiredString(bound[0], "substring", line));
+    ASSIGN_OR_RETURN(std::string sub,
+                     RequiredString(bound[0], "substring", line));
     if (name == "count") return Value::Int(PyCount(s, sub));
     const int64_t at = PyFind(s, sub, name[0] == 'r');
     if (at < 0 && (name == "index" || name == "rindex")) {
@@ -228,9 +238,9 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
       if (!items[i].is_string()) {
-        return RenderError(line, absl::StrCat("sequence item ", i,
-                                              ": expected str instance, ",
-                                              items[i].TypeName(), " found"));
+        return RenderError(
+            line, absl::StrCat("sequence item ", i, ": expected str instance, ",
+                               items[i].TypeName(), " found"));
       }
       if (i > 0) out += s;
       out += items[i].str();
@@ -240,7 +250,8 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
   }
   if (name == "splitlines") {
     ValueList lines;
-    for (std::string& l : PySplitLines(s)) lines.push_back(Value::String(std::move(l)));
+    for (std::string& l : PySplitLines(s))
+      lines.push_back(Value::String(std::move(l)));
     return Value::List(std::move(lines));
   }
   if (name == "format") {
@@ -248,7 +259,8 @@ absl::StatusOr<Value> StringMethod(Renderer& renderer, const std::string& s,
     RETURN_IF_ERROR(renderer.ChargeString(out.size(), line));
     return Value::String(std::move(out));
   }
-  return RenderError(line, absl::StrCat("str method '", name, "' is not supported"));
+  return RenderError(line,
+                     absl::StrCat("str method '", name, "' is not supported"));
 }
 
 absl::StatusOr<Value> CallMethod(Renderer& renderer, const Value& self,
@@ -265,14 +277,16 @@ absl::StatusOr<Value> CallMethod(Renderer& renderer, const Value& self,
       ++count;
     }
     if (name == "index") {
-      return RenderError(line, absl::StrCat(PyRepr(bound[0]), " is not in list"));
+      return RenderError(line,
+                         absl::StrCat(PyRepr(bound[0]), " is not in list"));
     }
     return Value::Int(count);
   }
   if (self.is_dict()) {
     const Dict& dict = self.dict();
     if (name == "get") {
-      ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"key", "default"}, 1, name));
+      ASSIGN_OR_RETURN(ValueList bound,
+                       BindArgs(args, {"key", "default"}, 1, name));
       const Value* found = dict.Find(bound[0]);
       if (found != nullptr) return *found;
       return bound[1].is_undefined() ? Value::None() : bound[1];
@@ -330,17 +344,19 @@ absl::StatusOr<Value> GetItem(const Value& obj, const Value& key, int line) {
     if (index >= 0 && index < length) {
       if (!obj.is_string()) return obj.list()[static_cast<size_t>(index)];
       const std::u32string text = DecodeUtf8(obj.str());
-      return Value::String(EncodeUtf8(text.substr(static_cast<size_t>(index), 1)));
+      return Value::String(
+          EncodeUtf8(text.substr(static_cast<size_t>(index), 1)));
     }
-    return Value::Undefined(absl::StrCat("'", obj.TypeName(),
-                                         " object' has no element ", key.int_value()));
+    return Value::Undefined(absl::StrCat(
+        "'", obj.TypeName(), " object' has no element ", key.int_value()));
   }
   if (key.is_string()) {
-    if (std::optional<Value> attr = PythonAttribute(obj, key.str())) return *attr;
+    if (std::optional<Value> attr = PythonAttribute(obj, key.str()))
+      return *attr;
     return NoAttribute(obj, key.str());
   }
-  return Value::Undefined(absl::StrCat("'", obj.TypeName(), " object' has no element ",
-                                       PyRepr(key)));
+  return Value::Undefined(absl::StrCat(
+      "'", obj.TypeName(), " object' has no element ", PyRepr(key)));
 }
 
 absl::StatusOr<std::string> ToOutput(const Value& v, int line) {
@@ -369,8 +385,8 @@ absl::StatusOr<ValueList> Iterate(const Value& v, int line) {
       return chars;
     }
     default:
-      return RenderError(line, absl::StrCat("'", v.TypeName(),
-                                            "' object is not iterable"));
+      return RenderError(
+          line, absl::StrCat("'", v.TypeName(), "' object is not iterable"));
   }
 }
 

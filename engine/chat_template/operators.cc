@@ -14,9 +14,9 @@ namespace {
 
 absl::Status Unsupported(absl::string_view op, const Value& a, const Value& b,
                          int line) {
-  return RenderError(line, absl::StrCat("unsupported operand type(s) for ", op,
-                                        ": '", a.TypeName(), "' and '",
-                                        b.TypeName(), "'"));
+  return RenderError(line,
+                     absl::StrCat("unsupported operand type(s) for ", op, ": '",
+                                  a.TypeName(), "' and '", b.TypeName(), "'"));
 }
 
 absl::Status Overflow(int line) {
@@ -67,11 +67,12 @@ absl::StatusOr<Value> Repeat(Renderer& renderer, const Value& seq,
     const size_t unit = seq.str().size();
     if (unit != 0 && static_cast<uint64_t>(times) >
                          renderer.limits().max_output_bytes / unit) {
-      return RenderError(line, absl::StrCat("string longer than ",
-                                            renderer.limits().max_output_bytes,
-                                            " bytes"));
+      return RenderError(
+          line, absl::StrCat("string longer than ",
+                             renderer.limits().max_output_bytes, " bytes"));
     }
-    RETURN_IF_ERROR(renderer.ChargeString(unit * static_cast<size_t>(times), line));
+    RETURN_IF_ERROR(
+        renderer.ChargeString(unit * static_cast<size_t>(times), line));
     std::string out;
     out.reserve(unit * static_cast<size_t>(times));
     for (int64_t i = 0; i < times; ++i) out += seq.str();
@@ -80,11 +81,12 @@ absl::StatusOr<Value> Repeat(Renderer& renderer, const Value& seq,
   const size_t unit = seq.list().size();
   if (unit != 0 && static_cast<uint64_t>(times) >
                        renderer.limits().max_container_items / unit) {
-    return RenderError(line, absl::StrCat("a list or dict of more than ",
-                                          renderer.limits().max_container_items,
-                                          " items"));
+    return RenderError(
+        line, absl::StrCat("a list or dict of more than ",
+                           renderer.limits().max_container_items, " items"));
   }
-  RETURN_IF_ERROR(renderer.ChargeItems(unit * static_cast<size_t>(times), line));
+  RETURN_IF_ERROR(
+      renderer.ChargeItems(unit * static_cast<size_t>(times), line));
   ValueList out;
   for (int64_t i = 0; i < times; ++i) {
     out.insert(out.end(), seq.list().begin(), seq.list().end());
@@ -105,16 +107,17 @@ absl::StatusOr<Value> Add(Renderer& renderer, const Value& a, const Value& b,
     return Value::String(std::move(left), markup);
   }
   if (a.is_sequence() && a.kind() == b.kind()) {
-    RETURN_IF_ERROR(renderer.ChargeItems(a.list().size() + b.list().size(), line));
+    RETURN_IF_ERROR(
+        renderer.ChargeItems(a.list().size() + b.list().size(), line));
     ValueList out = a.list();
     out.insert(out.end(), b.list().begin(), b.list().end());
     return a.kind() == Value::Kind::kTuple ? Value::Tuple(std::move(out))
                                            : Value::List(std::move(out));
   }
   if (a.is_string() || a.is_sequence()) {
-    return RenderError(line, absl::StrCat("can only concatenate ", a.TypeName(),
-                                          " (not \"", b.TypeName(), "\") to ",
-                                          a.TypeName()));
+    return RenderError(
+        line, absl::StrCat("can only concatenate ", a.TypeName(), " (not \"",
+                           b.TypeName(), "\") to ", a.TypeName()));
   }
   return Unsupported("+", a, b, line);
 }
@@ -215,7 +218,8 @@ absl::StatusOr<Value> BinaryOp(Renderer& renderer, absl::string_view op,
 
 absl::StatusOr<Value> Negate(const Value& v, bool minus, int line) {
   if (v.is_undefined()) return UndefinedError(v, line);
-  if (v.is_float()) return Value::Float(minus ? -v.float_value() : v.float_value());
+  if (v.is_float())
+    return Value::Float(minus ? -v.float_value() : v.float_value());
   if (v.is_int() || v.is_bool()) {
     if (!minus) return Value::Int(v.int_value());
     if (v.int_value() == std::numeric_limits<int64_t>::min()) {
@@ -223,9 +227,9 @@ absl::StatusOr<Value> Negate(const Value& v, bool minus, int line) {
     }
     return Value::Int(-v.int_value());
   }
-  return RenderError(line, absl::StrCat("bad operand type for unary ",
-                                        minus ? "-" : "+", ": '", v.TypeName(),
-                                        "'"));
+  return RenderError(
+      line, absl::StrCat("bad operand type for unary ", minus ? "-" : "+",
+                         ": '", v.TypeName(), "'"));
 }
 
 absl::StatusOr<bool> LessThan(const Value& a, const Value& b, int line) {
@@ -245,9 +249,9 @@ absl::StatusOr<bool> LessThan(const Value& a, const Value& b, int line) {
     }
     return x.size() < y.size();
   }
-  return RenderError(line, absl::StrCat("'<' not supported between instances of '",
-                                        a.TypeName(), "' and '", b.TypeName(),
-                                        "'"));
+  return RenderError(line,
+                     absl::StrCat("'<' not supported between instances of '",
+                                  a.TypeName(), "' and '", b.TypeName(), "'"));
 }
 
 absl::StatusOr<bool> Contains(const Value& haystack, const Value& needle,
@@ -257,9 +261,10 @@ absl::StatusOr<bool> Contains(const Value& haystack, const Value& needle,
       return false;
     case Value::Kind::kString:
       if (!needle.is_string()) {
-        return RenderError(line, absl::StrCat("'in <string>' requires string as "
-                                              "left operand, not ",
-                                              needle.TypeName()));
+        return RenderError(line,
+                           absl::StrCat("'in <string>' requires string as "
+                                        "left operand, not ",
+                                        needle.TypeName()));
       }
       return haystack.str().find(needle.str()) != std::string::npos;
     case Value::Kind::kList:
@@ -270,14 +275,14 @@ absl::StatusOr<bool> Contains(const Value& haystack, const Value& needle,
       return false;
     case Value::Kind::kDict:
       if (needle.kind() == Value::Kind::kList || needle.is_dict()) {
-        return RenderError(line, absl::StrCat("unhashable type: '",
-                                              needle.TypeName(), "'"));
+        return RenderError(
+            line, absl::StrCat("unhashable type: '", needle.TypeName(), "'"));
       }
       return haystack.dict().Find(needle) != nullptr;
     default:
-      return RenderError(line, absl::StrCat("argument of type '",
-                                            haystack.TypeName(),
-                                            "' is not iterable"));
+      return RenderError(line,
+                         absl::StrCat("argument of type '", haystack.TypeName(),
+                                      "' is not iterable"));
   }
 }
 

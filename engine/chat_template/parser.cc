@@ -41,15 +41,16 @@ absl::Status Parser::Unexpected() const {
 
 absl::Status Parser::ExpectOp(absl::string_view op) {
   if (!SkipOp(op)) {
-    return Fail(absl::StrCat("expected '", op, "', got '", Describe(Current()),
-                             "'"));
+    return Fail(
+        absl::StrCat("expected '", op, "', got '", Describe(Current()), "'"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Parser::ExpectName() {
   if (Current().type != TokenType::kName) {
-    return Fail(absl::StrCat("expected a name, got '", Describe(Current()), "'"));
+    return Fail(
+        absl::StrCat("expected a name, got '", Describe(Current()), "'"));
   }
   std::string name = Current().value;
   Next();
@@ -59,8 +60,8 @@ absl::StatusOr<std::string> Parser::ExpectName() {
 absl::Status Parser::Enter() {
   if (++depth_ > kMaxNestingDepth) {
     --depth_;
-    return Fail(absl::StrCat("nesting deeper than ", kMaxNestingDepth,
-                             " levels"));
+    return Fail(
+        absl::StrCat("nesting deeper than ", kMaxNestingDepth, " levels"));
   }
   return absl::OkStatus();
 }
@@ -177,12 +178,12 @@ absl::StatusOr<std::unique_ptr<Stmt>> Parser::ParseStatement() {
     return stmt;
   }
   static const char* const kJinjaTags[] = {
-      "block", "extends", "include", "import", "from", "call", "do",
-      "autoescape", "trans", "pluralize", "debug", "raw"};
+      "block", "extends",    "include", "import",    "from",  "call",
+      "do",    "autoescape", "trans",   "pluralize", "debug", "raw"};
   for (const char* known : kJinjaTags) {
     if (tag == known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line, ": tag '", tag, "' is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line, ": tag '", tag, "' is not supported"));
     }
   }
   return absl::InvalidArgumentError(
@@ -250,8 +251,8 @@ absl::StatusOr<Target> Parser::ParseTarget(bool allow_attribute) {
     target.names.push_back(std::move(name));
   }
   for (const std::string& name : target.names) {
-    if (name == "true" || name == "false" || name == "none" ||
-        name == "True" || name == "False" || name == "None") {
+    if (name == "true" || name == "false" || name == "none" || name == "True" ||
+        name == "False" || name == "None") {
       return Fail(absl::StrCat("can't assign to '", name, "'"));
     }
   }

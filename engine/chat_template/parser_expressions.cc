@@ -123,8 +123,8 @@ absl::StatusOr<ExprPtr> Parser::ParseCompare() {
   while (true) {
     std::string op;
     static const std::pair<const char*, const char*> kOps[] = {
-        {"==", "eq"}, {"!=", "ne"}, {"<", "lt"},
-        {"<=", "lteq"}, {">", "gt"}, {">=", "gteq"}};
+        {"==", "eq"},   {"!=", "ne"}, {"<", "lt"},
+        {"<=", "lteq"}, {">", "gt"},  {">=", "gteq"}};
     for (const auto& [text, name] : kOps) {
       if (IsOp(text)) op = name;
     }
@@ -437,8 +437,8 @@ absl::Status Parser::ParseCallArgs(Expr& node) {
     if (IsOp("*") || IsOp("**")) {
       return Fail("*args and **kwargs in calls are not supported");
     }
-    if (Current().type == TokenType::kName && Look().type == TokenType::kOperator &&
-        Look().value == "=") {
+    if (Current().type == TokenType::kName &&
+        Look().type == TokenType::kOperator && Look().value == "=") {
       std::string key = Current().value;
       Next();
       Next();

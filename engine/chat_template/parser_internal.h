@@ -31,7 +31,8 @@ class Parser {
   // Parses until a block tag whose first name is in `end_tags` (left
   // current, after `{%`), or the end of the template when `end_tags` is
   // empty.
-  absl::StatusOr<StmtList> ParseBody(std::initializer_list<absl::string_view> end_tags);
+  absl::StatusOr<StmtList> ParseBody(
+      std::initializer_list<absl::string_view> end_tags);
   absl::StatusOr<std::unique_ptr<Stmt>> ParseStatement();
   absl::StatusOr<std::unique_ptr<Stmt>> ParseIf(int line);
   absl::StatusOr<std::unique_ptr<Stmt>> ParseFor(int line);
@@ -44,9 +45,9 @@ class Parser {
   absl::Status ExpectEndTag(absl::string_view name);
 
   // Expressions (parser_expressions.cc), named after jinja2/parser.py.
-  absl::StatusOr<ExprPtr> ParseTuple(bool with_condexpr,
-                                     std::initializer_list<absl::string_view> end_names,
-                                     bool explicit_parentheses = false);
+  absl::StatusOr<ExprPtr> ParseTuple(
+      bool with_condexpr, std::initializer_list<absl::string_view> end_names,
+      bool explicit_parentheses = false);
   absl::StatusOr<ExprPtr> ParseExpression(bool with_condexpr = true);
   absl::StatusOr<ExprPtr> ParseCondExpr();
   absl::StatusOr<ExprPtr> ParseOr();

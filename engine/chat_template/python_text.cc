@@ -161,7 +161,8 @@ std::string EncodeUtf8(std::u32string_view text) {
 
 size_t CodePointCount(std::string_view text) {
   size_t n = 0;
-  for (char c : text) n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
+  for (char c : text)
+    n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
   return n;
 }
 
@@ -177,8 +178,14 @@ bool IsPyPrintable(char32_t c) {
   if (c < 0x20 || (c >= 0x7F && c <= 0xA0)) return false;
   if (IsPySpace(c)) return false;  // Zs, Zl, Zp other than ' '.
   switch (c) {
-    case 0xAD: case 0x61C: case 0x6DD: case 0x70F: case 0x180E:
-    case 0xFEFF: case 0x110BD: case 0xE0001:
+    case 0xAD:
+    case 0x61C:
+    case 0x6DD:
+    case 0x70F:
+    case 0x180E:
+    case 0xFEFF:
+    case 0x110BD:
+    case 0xE0001:
       return false;
     default:
       break;

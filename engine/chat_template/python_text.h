@@ -24,7 +24,7 @@ void AppendUtf8(char32_t c, std::string& out);
 // Number of code points (Python's len(str)).
 size_t CodePointCount(std::string_view text);
 
-bool IsPySpace(char32_t c);     // str.isspace()
+bool IsPySpace(char32_t c);      // str.isspace()
 bool IsPyPrintable(char32_t c);  // str.isprintable() (approximate for Cn)
 char32_t PyLower(char32_t c);
 char32_t PyUpper(char32_t c);

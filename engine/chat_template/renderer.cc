@@ -19,16 +19,16 @@ absl::Status TemplateRaisedError(absl::string_view message) {
   return absl::AbortedError(message);
 }
 
-absl::StatusOr<ValueList> BindArgs(const CallArgs& args,
-                                   std::initializer_list<absl::string_view> names,
-                                   size_t required, absl::string_view function) {
+absl::StatusOr<ValueList> BindArgs(
+    const CallArgs& args, std::initializer_list<absl::string_view> names,
+    size_t required, absl::string_view function) {
   ValueList bound(names.size());
   std::vector<bool> given(names.size(), false);
   if (args.positional.size() > names.size()) {
-    return RenderError(args.line,
-                       absl::StrCat(function, "() takes at most ", names.size(),
-                                    " arguments (", args.positional.size(),
-                                    " given)"));
+    return RenderError(
+        args.line,
+        absl::StrCat(function, "() takes at most ", names.size(),
+                     " arguments (", args.positional.size(), " given)"));
   }
   for (size_t i = 0; i < args.positional.size(); ++i) {
     bound[i] = args.positional[i];
@@ -37,24 +37,26 @@ absl::StatusOr<ValueList> BindArgs(const CallArgs& args,
   for (const auto& [key, value] : args.keyword) {
     auto it = std::find(names.begin(), names.end(), key);
     if (it == names.end()) {
-      return RenderError(args.line,
-                         absl::StrCat(function, "() got an unexpected keyword "
-                                                "argument '", key, "'"));
+      return RenderError(args.line, absl::StrCat(function,
+                                                 "() got an unexpected keyword "
+                                                 "argument '",
+                                                 key, "'"));
     }
     const auto index = static_cast<size_t>(it - names.begin());
     if (given[index]) {
-      return RenderError(args.line,
-                         absl::StrCat(function, "() got multiple values for "
-                                                "argument '", key, "'"));
+      return RenderError(args.line, absl::StrCat(function,
+                                                 "() got multiple values for "
+                                                 "argument '",
+                                                 key, "'"));
     }
     bound[index] = value;
     given[index] = true;
   }
   for (size_t i = 0; i < required; ++i) {
     if (!given[i]) {
-      return RenderError(args.line,
-                         absl::StrCat(function, "() missing required argument '",
-                                      *(names.begin() + i), "'"));
+      return RenderError(
+          args.line, absl::StrCat(function, "() missing required argument '",
+                                  *(names.begin() + i), "'"));
     }
   }
   return bound;
@@ -68,14 +70,13 @@ class MacroObject : public Object {
   explicit MacroObject(const Stmt* stmt) : stmt_(stmt) {}
   std::string TypeName() const override { return "Macro"; }
   bool callable() const override { return true; }
-  std::string Repr() const override {
-    return "<Macro '" + stmt_->text + "'>";
-  }
+  std::string Repr() const override { return "<Macro '" + stmt_->text + "'>"; }
   absl::StatusOr<Value> Call(Renderer& renderer, CallArgs& args) override {
     if (args.positional.size() > stmt_->params.size()) {
-      return RenderError(args.line,
-                         absl::StrCat("macro '", stmt_->text, "' takes not more than ",
-                                      stmt_->params.size(), " argument(s)"));
+      return RenderError(
+          args.line,
+          absl::StrCat("macro '", stmt_->text, "' takes not more than ",
+                       stmt_->params.size(), " argument(s)"));
     }
     Renderer::Frame frame;
     std::vector<bool> given(stmt_->params.size(), false);
@@ -87,9 +88,11 @@ class MacroObject : public Object {
       size_t i = 0;
       while (i < stmt_->params.size() && stmt_->params[i].first != key) ++i;
       if (i == stmt_->params.size() || given[i]) {
-        return RenderError(args.line, absl::StrCat("macro '", stmt_->text,
-                                                   "' got an unexpected or repeated "
-                                                   "argument '", key, "'"));
+        return RenderError(args.line,
+                           absl::StrCat("macro '", stmt_->text,
+                                        "' got an unexpected or repeated "
+                                        "argument '",
+                                        key, "'"));
       }
       frame[key] = value;
       given[i] = true;
@@ -104,9 +107,9 @@ class MacroObject : public Object {
             absl::StrCat("parameter '", name, "' was not provided"));
       }
     }
-    ASSIGN_OR_RETURN(std::string text,
-                     renderer.RenderCaptured(stmt_->body, std::move(frame),
-                                             args.line));
+    ASSIGN_OR_RETURN(
+        std::string text,
+        renderer.RenderCaptured(stmt_->body, std::move(frame), args.line));
     return Value::String(std::move(text));
   }
 
@@ -138,29 +141,31 @@ absl::Status Renderer::ChargeString(size_t bytes, int line) {
   }
   string_bytes_ += bytes;
   if (string_bytes_ > limits_.max_total_string_bytes) {
-    return RenderError(line,
-                       absl::StrCat("the template built more than ",
-                                    limits_.max_total_string_bytes,
-                                    " bytes of text in one render"));
+    return RenderError(line, absl::StrCat("the template built more than ",
+                                          limits_.max_total_string_bytes,
+                                          " bytes of text in one render"));
   }
   return absl::OkStatus();
 }
 
 absl::Status Renderer::ChargeItems(size_t items, int line) {
   if (items > limits_.max_container_items) {
-    return RenderError(line, absl::StrCat("a list or dict of more than ",
-                                          limits_.max_container_items,
-                                          " items"));
+    return RenderError(line,
+                       absl::StrCat("a list or dict of more than ",
+                                    limits_.max_container_items, " items"));
   }
   iterations_ += static_cast<int64_t>(items);
   if (iterations_ > limits_.max_loop_iterations) {
-    return RenderError(line, absl::StrCat("more than ", limits_.max_loop_iterations,
-                                          " loop iterations and items in one render"));
+    return RenderError(
+        line, absl::StrCat("more than ", limits_.max_loop_iterations,
+                           " loop iterations and items in one render"));
   }
   return absl::OkStatus();
 }
 
-absl::Status Renderer::ChargeIteration(int line) { return ChargeItems(1, line); }
+absl::Status Renderer::ChargeIteration(int line) {
+  return ChargeItems(1, line);
+}
 
 absl::Status Renderer::Emit(absl::string_view text, int line) {
   if (out_->size() + text.size() > limits_.max_output_bytes) {
@@ -328,7 +333,8 @@ absl::Status Renderer::Assign(const Target& target, const Value& value,
     case Target::Kind::kAttribute: {
       Value ns = Lookup(target.names[0]);
       if (!ns.is_object() || !ns.object()->SetAttr(target.attribute, value)) {
-        return RenderError(line, "cannot assign attribute on non-namespace object");
+        return RenderError(line,
+                           "cannot assign attribute on non-namespace object");
       }
       return absl::OkStatus();
     }
@@ -336,12 +342,14 @@ absl::Status Renderer::Assign(const Target& target, const Value& value,
       ASSIGN_OR_RETURN(ValueList items, Iterate(value, line));
       const size_t want = target.names.size();
       if (items.size() < want) {
-        return RenderError(line, absl::StrCat("not enough values to unpack (expected ",
-                                              want, ", got ", items.size(), ")"));
+        return RenderError(
+            line, absl::StrCat("not enough values to unpack (expected ", want,
+                               ", got ", items.size(), ")"));
       }
       if (items.size() > want) {
-        return RenderError(line, absl::StrCat("too many values to unpack (expected ",
-                                              want, ")"));
+        return RenderError(
+            line,
+            absl::StrCat("too many values to unpack (expected ", want, ")"));
       }
       for (size_t i = 0; i < want; ++i) {
         frames_.back()[target.names[i]] = items[i];

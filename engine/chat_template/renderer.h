@@ -31,9 +31,9 @@ struct CallArgs {
 // first, then keywords by name). Parameters not given come back Undefined.
 // INVALID_ARGUMENT for too many positionals, an unknown or repeated
 // keyword, or fewer than `required` given.
-absl::StatusOr<ValueList> BindArgs(const CallArgs& args,
-                                   std::initializer_list<absl::string_view> names,
-                                   size_t required, absl::string_view function);
+absl::StatusOr<ValueList> BindArgs(
+    const CallArgs& args, std::initializer_list<absl::string_view> names,
+    size_t required, absl::string_view function);
 
 // An error of the template at run time: INVALID_ARGUMENT "line N: ...".
 absl::Status RenderError(int line, absl::string_view message);

@@ -127,9 +127,9 @@ absl::StatusOr<Value> Renderer::Eval(const Expr& expr) {
       ASSIGN_OR_RETURN(Value cond, Eval(*expr.args[1]));
       if (cond.Truthy()) return Eval(*expr.args[0]);
       if (expr.args[2]) return Eval(*expr.args[2]);
-      return Value::Undefined(absl::StrCat(
-          "the inline if-expression on line ", expr.line,
-          " evaluated to false and no else section was defined."));
+      return Value::Undefined(
+          absl::StrCat("the inline if-expression on line ", expr.line,
+                       " evaluated to false and no else section was defined."));
     }
   }
   return RenderError(expr.line, "unknown expression");
@@ -154,8 +154,8 @@ absl::StatusOr<Value> Renderer::EvalDict(const Expr& expr) {
   for (size_t i = 0; i + 1 < expr.args.size(); i += 2) {
     ASSIGN_OR_RETURN(Value key, Eval(*expr.args[i]));
     if (key.kind() == Value::Kind::kList || key.is_dict()) {
-      return RenderError(expr.line,
-                         absl::StrCat("unhashable type: '", key.TypeName(), "'"));
+      return RenderError(
+          expr.line, absl::StrCat("unhashable type: '", key.TypeName(), "'"));
     }
     ASSIGN_OR_RETURN(Value value, Eval(*expr.args[i + 1]));
     dict.Set(key, std::move(value));

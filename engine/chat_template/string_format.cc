@@ -13,12 +13,23 @@ std::string EscapeHtml(absl::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -49,9 +60,10 @@ absl::StatusOr<std::string> PercentFormat(const std::string& format,
     }
     if (conversion != 's' && conversion != 'r' && conversion != 'd' &&
         conversion != 'i') {
-      return RenderError(line, absl::StrCat("format '%", std::string(1, conversion),
-                                            "' is not supported (only %s %r "
-                                            "%d %i %%)"));
+      return RenderError(line,
+                         absl::StrCat("format '%", std::string(1, conversion),
+                                      "' is not supported (only %s %r "
+                                      "%d %i %%)"));
     }
     if (next >= values.size()) {
       return RenderError(line, "not enough arguments for format string");
@@ -109,9 +121,9 @@ absl::StatusOr<std::string> BraceFormat(const std::string& format,
     const std::string field = format.substr(i + 1, close - i - 1);
     i = close;
     if (field.find_first_of(":!.[") != std::string::npos) {
-      return RenderError(args.line,
-                         absl::StrCat("format field '{", field,
-                                      "}' is not supported (only {} {0} {name})"));
+      return RenderError(
+          args.line, absl::StrCat("format field '{", field,
+                                  "}' is not supported (only {} {0} {name})"));
     }
     const Value* v = nullptr;
     size_t index = 0;
@@ -127,9 +139,9 @@ absl::StatusOr<std::string> BraceFormat(const std::string& format,
     }
     if (v == nullptr) {
       if (index >= args.positional.size()) {
-        return RenderError(args.line,
-                           absl::StrCat("Replacement index ", index,
-                                        " out of range for positional args tuple"));
+        return RenderError(
+            args.line, absl::StrCat("Replacement index ", index,
+                                    " out of range for positional args tuple"));
       }
       v = &args.positional[index];
     }

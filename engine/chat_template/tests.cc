@@ -13,11 +13,13 @@ namespace loraplex::chat {
 namespace {
 
 constexpr std::array<absl::string_view, 39> kTests = {
-    "!=", "<", "<=", "==", ">", ">=", "boolean", "callable", "defined",
-    "divisibleby", "eq", "equalto", "escaped", "even", "false", "filter",
-    "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le",
-    "lessthan", "lt", "mapping", "ne", "none", "number", "odd", "sameas",
-    "sequence", "string", "test", "true", "undefined", "upper", "lower"};
+    "!=",          "<",        "<=",       "==",          ">",        ">=",
+    "boolean",     "callable", "defined",  "divisibleby", "eq",       "equalto",
+    "escaped",     "even",     "false",    "filter",      "float",    "ge",
+    "greaterthan", "gt",       "in",       "integer",     "iterable", "le",
+    "lessthan",    "lt",       "mapping",  "ne",          "none",     "number",
+    "odd",         "sameas",   "sequence", "string",      "test",     "true",
+    "undefined",   "upper",    "lower"};
 
 absl::StatusOr<Value> OneArg(const CallArgs& args, absl::string_view name) {
   ASSIGN_OR_RETURN(ValueList bound, BindArgs(args, {"other"}, 1, name));
@@ -26,13 +28,16 @@ absl::StatusOr<Value> OneArg(const CallArgs& args, absl::string_view name) {
 
 absl::StatusOr<double> ModOf(const Value& v, double divisor, int line) {
   if (!v.is_number()) {
-    return RenderError(line, absl::StrCat("unsupported operand type(s) for %: '",
-                                          v.TypeName(), "' and 'int'"));
+    return RenderError(
+        line, absl::StrCat("unsupported operand type(s) for %: '", v.TypeName(),
+                           "' and 'int'"));
   }
-  if (divisor == 0) return RenderError(line, "integer division or modulo by zero");
+  if (divisor == 0)
+    return RenderError(line, "integer division or modulo by zero");
   if (!v.is_float()) {
     int64_t r = v.int_value() % static_cast<int64_t>(divisor);
-    if (r != 0 && ((r < 0) != (divisor < 0))) r += static_cast<int64_t>(divisor);
+    if (r != 0 && ((r < 0) != (divisor < 0)))
+      r += static_cast<int64_t>(divisor);
     return static_cast<double>(r);
   }
   double r = std::fmod(v.float_value(), divisor);
@@ -122,7 +127,8 @@ absl::StatusOr<bool> ApplyTest(Renderer& renderer, const std::string& name,
   if (name == ">" || name == "gt" || name == "greaterthan") op = "gt";
   if (name == ">=" || name == "ge") op = "gteq";
   if (name == "in") op = "in";
-  if (op.empty()) return RenderError(line, absl::StrCat("unknown test '", name, "'"));
+  if (op.empty())
+    return RenderError(line, absl::StrCat("unknown test '", name, "'"));
   return Compare(op, v, other, line);
 }
 

@@ -37,7 +37,8 @@ std::string HashKey(const Value& v) {
       return key;
     }
     case Value::Kind::kObject:
-      return "o" + std::to_string(reinterpret_cast<uintptr_t>(v.object().get()));
+      return "o" +
+             std::to_string(reinterpret_cast<uintptr_t>(v.object().get()));
     default:
       return "u";
   }

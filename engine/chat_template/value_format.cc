@@ -220,10 +220,10 @@ class JsonWriter {
         const bool both_numbers =
             item->first.is_number() && items[0]->first.is_number();
         if (item->first.kind() != kind && !both_numbers) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "'<' not supported between instances of '",
-              item->first.TypeName(), "' and '", items[0]->first.TypeName(),
-              "'"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("'<' not supported between instances of '",
+                           item->first.TypeName(), "' and '",
+                           items[0]->first.TypeName(), "'"));
         }
       }
       std::stable_sort(items.begin(), items.end(),

@@ -17,7 +17,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 std::string FixtureDir(const std::string& model) {
-  return std::string(LORAPLEX_TEST_DATA_DIR) + "/fixtures/chat-templates/" + model;
+  return std::string(LORAPLEX_TEST_DATA_DIR) + "/fixtures/chat-templates/" +
+         model;
 }
 
 Json ReadJson(const std::string& path) {
@@ -34,7 +35,8 @@ absl::Time CaseClock(const Json& c) {
                                  absl::LocalTimeZone());
   if (c.contains("now")) {
     std::string err;
-    EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%S", c["now"].get<std::string>(),
+    EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%S",
+                                c["now"].get<std::string>(),
                                 absl::LocalTimeZone(), &t, &err))
         << err;
   }
@@ -63,7 +65,8 @@ TEST_P(FixtureTest, EveryCaseRendersExactly) {
     if (c.contains("expected_error")) {
       ASSERT_FALSE(text.ok()) << *text;
       EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
-      EXPECT_EQ(text.status().message(), c["expected_error"].get<std::string>());
+      EXPECT_EQ(text.status().message(),
+                c["expected_error"].get<std::string>());
     } else {
       ASSERT_TRUE(text.ok()) << text.status();
       EXPECT_EQ(*text, c["expected"].get<std::string>());
@@ -79,7 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "qwen2.5-7b-instruct", "tinyllama-1.1b-chat-v1.0"),
     [](const ::testing::TestParamInfo<std::string>& param) {
       std::string name;
-      for (char c : param.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      for (char c : param.param)
+        name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       return name;
     });
 

@@ -32,7 +32,8 @@ std::string RenderOne(const ChatTemplate& tmpl, const std::string& content) {
 TEST(ChatTemplateLoaderTest, ReadsTheConfigStringAndAddedTokenObjects) {
   testing::TempDir dir;
   WriteFile(dir.Join("tokenizer_config.json"),
-            Json{{"chat_template", "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"},
+            Json{{"chat_template",
+                  "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"},
                  {"bos_token", {{"content", "<s>"}, {"lstrip", false}}},
                  {"eos_token", "</s>"}}
                 .dump());
@@ -46,7 +47,8 @@ TEST(ChatTemplateLoaderTest, PicksTheDefaultOfNamedTemplates) {
   WriteFile(dir.Join("tokenizer_config.json"),
             Json{{"chat_template",
                   Json::array({{{"name", "tool_use"}, {"template", "tools"}},
-                               {{"name", "default"}, {"template", "default {{ bos_token }}"}}})},
+                               {{"name", "default"},
+                                {"template", "default {{ bos_token }}"}}})},
                  {"bos_token", nullptr}}
                 .dump());
   auto tmpl = LoadChatTemplate(dir.path(), "");
@@ -54,7 +56,8 @@ TEST(ChatTemplateLoaderTest, PicksTheDefaultOfNamedTemplates) {
   EXPECT_EQ(RenderOne(**tmpl, "x"), "default ");
 
   WriteFile(dir.Join("tokenizer_config.json"),
-            Json{{"chat_template", Json::array({{{"name", "tool_use"}, {"template", "t"}}})}}
+            Json{{"chat_template",
+                  Json::array({{{"name", "tool_use"}, {"template", "t"}}})}}
                 .dump());
   auto missing = LoadChatTemplate(dir.path(), "");
   ASSERT_FALSE(missing.ok());
@@ -105,12 +108,14 @@ TEST(ChatTemplateLoaderTest, NoTemplateIsNotFoundAndBadOnesAreInvalid) {
 // paragraphs; the reply continues the text. The BOS text encodes to the
 // BOS id once (the server encodes rendered text without special tokens).
 TEST(ChatTemplateLoaderTest, DemoModelTemplateLoadsAndRenders) {
-  const std::string demo = std::string(LORAPLEX_TEST_DATA_DIR) + "/../../models/demo";
+  const std::string demo =
+      std::string(LORAPLEX_TEST_DATA_DIR) + "/../../models/demo";
   auto tmpl = LoadChatTemplate(demo, "");
   ASSERT_TRUE(tmpl.ok()) << tmpl.status();
   ChatTemplateInputs inputs;
-  inputs.messages = Json::array({{{"role", "system"}, {"content", "Be wise."}},
-                                 {{"role", "user"}, {"content", "The best way to"}}});
+  inputs.messages =
+      Json::array({{{"role", "system"}, {"content", "Be wise."}},
+                   {{"role", "user"}, {"content", "The best way to"}}});
   inputs.add_generation_prompt = true;
   absl::StatusOr<std::string> text = (*tmpl)->Render(inputs);
   ASSERT_TRUE(text.ok()) << text.status();
@@ -122,9 +127,11 @@ TEST(ChatTemplateLoaderTest, DemoModelTemplateLoadsAndRenders) {
   ASSERT_TRUE(ids.ok()) << ids.status();
   ASSERT_FALSE(ids->empty());
   EXPECT_EQ((*ids)[0], *(*tokenizer)->bos_token_id());
-  EXPECT_EQ(std::count(ids->begin(), ids->end(), *(*tokenizer)->bos_token_id()), 1);
+  EXPECT_EQ(std::count(ids->begin(), ids->end(), *(*tokenizer)->bos_token_id()),
+            1);
 
-  inputs.messages = Json::array({{{"role", "user"}, {"content", Json::array()}}});
+  inputs.messages =
+      Json::array({{{"role", "user"}, {"content", Json::array()}}});
   text = (*tmpl)->Render(inputs);
   ASSERT_FALSE(text.ok());
   EXPECT_EQ(text.status().message(), "The demo model takes text content only.");

@@ -81,10 +81,12 @@ TEST(InterpreterTest, RuntimeErrorsNameTheirLine) {
 }
 
 TEST(InterpreterTest, SandboxRefusesMutationLikeJinja) {
-  absl::StatusOr<std::string> out = RenderWith("{{ xs.append(1) }}", {{"xs", {1}}});
+  absl::StatusOr<std::string> out =
+      RenderWith("{{ xs.append(1) }}", {{"xs", {1}}});
   ASSERT_FALSE(out.ok());
-  EXPECT_THAT(out.status().message(),
-              HasSubstr("access to attribute 'append' of 'list' object is unsafe."));
+  EXPECT_THAT(
+      out.status().message(),
+      HasSubstr("access to attribute 'append' of 'list' object is unsafe."));
   // Naming the method without calling it prints nothing, as in Jinja.
   EXPECT_EQ(*RenderWith("[{{ xs.append }}]", {{"xs", {1}}}), "[]");
 }
@@ -100,15 +102,19 @@ TEST(InterpreterTest, UnsupportedConstructsFailAtParseWithTheirLine) {
       {"\n\n{% if x is escaped_html %}{% endif %}",
        "line 3: test 'escaped_html' is not supported"},
       {"{% include 'other.jinja' %}", "line 1: tag 'include' is not supported"},
-      {"x\n{% call foo() %}{% endcall %}", "line 2: tag 'call' is not supported"},
+      {"x\n{% call foo() %}{% endcall %}",
+       "line 2: tag 'call' is not supported"},
       {"{% do xs.append(1) %}", "line 1: tag 'do' is not supported"},
       {"{% for x in xs recursive %}{% endfor %}",
        "line 1: recursive loops are not supported"},
-      {"{{ cycler('a', 'b') }}", "line 1: global function 'cycler' is not supported"},
-      {"{{ f(*args) }}", "line 1: *args and **kwargs in calls are not supported"},
+      {"{{ cycler('a', 'b') }}",
+       "line 1: global function 'cycler' is not supported"},
+      {"{{ f(*args) }}",
+       "line 1: *args and **kwargs in calls are not supported"},
       {"{% frobnicate %}", "line 1: unknown tag 'frobnicate'"},
       {"{% break %}", "line 1: 'break' outside of a loop"},
-      {"{{ 0x1F }}", "line 1: hex, octal and binary literals are not supported"},
+      {"{{ 0x1F }}",
+       "line 1: hex, octal and binary literals are not supported"},
   };
   for (const UnsupportedCase& c : cases) {
     auto tmpl = ChatTemplate::Parse(c.source, std::nullopt, std::nullopt);
@@ -121,7 +127,8 @@ TEST(InterpreterTest, UnsupportedConstructsFailAtParseWithTheirLine) {
 TEST(InterpreterTest, SyntaxErrorsNameTheirLine) {
   for (const std::string& source :
        {std::string("a\nb\n{% if x %}never closed"), std::string("\n{{ (1 }}"),
-        std::string("\n{{ 'unterminated }}"), std::string("\n{# open comment")}) {
+        std::string("\n{{ 'unterminated }}"),
+        std::string("\n{# open comment")}) {
     auto tmpl = ChatTemplate::Parse(source, std::nullopt, std::nullopt);
     ASSERT_FALSE(tmpl.ok()) << source;
     EXPECT_THAT(tmpl.status().message(), HasSubstr("line ")) << source;
@@ -129,8 +136,8 @@ TEST(InterpreterTest, SyntaxErrorsNameTheirLine) {
 }
 
 TEST(InterpreterTest, DeepNestingIsRefusedNotACrash) {
-  const std::string source = "{{ " + std::string(5000, '(') + "1" +
-                             std::string(5000, ')') + " }}";
+  const std::string source =
+      "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   auto tmpl = ChatTemplate::Parse(source, std::nullopt, std::nullopt);
   ASSERT_FALSE(tmpl.ok());
   EXPECT_THAT(tmpl.status().message(), HasSubstr("nesting deeper than"));
@@ -146,14 +153,17 @@ TEST(InterpreterTest, LimitsStopRunawayTemplates) {
   // A string multiplied by a client-controlled number.
   auto out = RenderWith("{{ 'x' * n }}", {{"n", 1000000000}}, limits);
   ASSERT_FALSE(out.ok());
-  EXPECT_THAT(out.status().message(), HasSubstr("string longer than 1000 bytes"));
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("string longer than 1000 bytes"));
   // Output growing in a loop.
   out = RenderWith("{% for i in range(200) %}abcdefgh{% endfor %}", {}, limits);
   ASSERT_FALSE(out.ok());
-  EXPECT_THAT(out.status().message(), HasSubstr("output longer than 1000 bytes"));
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("output longer than 1000 bytes"));
   // Iterations over all loops together.
   out = RenderWith(
-      "{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
+      "{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor "
+      "%}",
       {}, limits);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("loop iterations"));
@@ -168,7 +178,9 @@ TEST(InterpreterTest, LimitsStopRunawayTemplates) {
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("macro calls nested deeper"));
   // A namespace that contains itself still prints.
-  EXPECT_TRUE(RenderWith("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}").ok());
+  EXPECT_TRUE(
+      RenderWith("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}")
+          .ok());
 }
 
 TEST(InterpreterTest, BosAndEosAreUndefinedWhenNull) {
@@ -187,14 +199,16 @@ TEST(InterpreterTest, BosAndEosAreUndefinedWhenNull) {
 }
 
 TEST(InterpreterTest, ToolsAreNoneWhenAbsent) {
-  auto out = RenderWith("{{ tools is defined }} {{ tools is none }} {{ tools }}");
+  auto out =
+      RenderWith("{{ tools is defined }} {{ tools is none }} {{ tools }}");
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "True True None");
 }
 
 TEST(InterpreterTest, RendersConcurrentlyFromOneTemplate) {
   auto tmpl = ChatTemplate::Parse(
-      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n "
+      "+ 1 %}"
       "{{ m.content }}{% endfor %}{{ ns.n }}",
       std::nullopt, std::nullopt);
   ASSERT_TRUE(tmpl.ok());
@@ -204,7 +218,8 @@ TEST(InterpreterTest, RendersConcurrentlyFromOneTemplate) {
     threads.emplace_back([&, t] {
       ChatTemplateInputs inputs;
       inputs.messages = Json::array();
-      for (int i = 0; i <= t; ++i) inputs.messages.push_back({{"content", "x"}});
+      for (int i = 0; i <= t; ++i)
+        inputs.messages.push_back({{"content", "x"}});
       for (int k = 0; k < 200; ++k) results[t] = *(*tmpl)->Render(inputs);
     });
   }

@@ -27,9 +27,12 @@ TEST(PythonTextTest, StringReprQuotesAndEscapesAsPython) {
 
 TEST(PythonTextTest, StripAndSplitUseUnicodeWhitespace) {
   // U+3000 (ideographic space) and U+00A0 are whitespace to Python.
-  EXPECT_EQ(PyStrip("\xe3\x80\x80 a\xc2\xa0", std::nullopt, StripSide::kBoth), "a");
-  const std::vector<std::string> parts =
-      PySplit(" a\xe3\x80\x80" "b  c ", std::nullopt, -1, false);
+  EXPECT_EQ(PyStrip("\xe3\x80\x80 a\xc2\xa0", std::nullopt, StripSide::kBoth),
+            "a");
+  const std::vector<std::string> parts = PySplit(
+      " a\xe3\x80\x80"
+      "b  c ",
+      std::nullopt, -1, false);
   EXPECT_EQ(parts, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(PySplit("  a b  c ", std::nullopt, 1, false),
             (std::vector<std::string>{"a", "b  c "}));
@@ -43,7 +46,8 @@ TEST(PythonTextTest, StripAndSplitUseUnicodeWhitespace) {
 
 TEST(PythonTextTest, CaseMappingCoversCommonScripts) {
   EXPECT_EQ(PyUpperString("z\xc3\xbcrich \xc3\x9f"), "Z\xc3\x9cRICH SS");
-  EXPECT_EQ(PyLowerString("\xce\x9f\xce\xb4\xce\xa3"), "\xce\xbf\xce\xb4\xcf\x82");
+  EXPECT_EQ(PyLowerString("\xce\x9f\xce\xb4\xce\xa3"),
+            "\xce\xbf\xce\xb4\xcf\x82");
   EXPECT_EQ(PyTitle("they're bill's 1st"), "They'Re Bill'S 1St");
 }
 
