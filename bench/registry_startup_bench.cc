@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   loraplex::service::ServerOptions options;
   options.listen_address = "127.0.0.1:0";
   options.metrics_listen = "";
+  options.http_listen = "none";
   options.registry_dir = root;
   options.engine.model_dir = model;
   options.engine.device = "cpu";

@@ -50,7 +50,7 @@ start_server() {
   local name=$1; shift
   local log="$work/$name.log"
   "$build/service/server/loraplex-server" --listen=127.0.0.1:0 \
-    --metrics-listen=127.0.0.1:0 --model="$work/model" \
+    --metrics-listen=127.0.0.1:0 --http-listen=none --model="$work/model" \
     --registry-dir="$work/registry-$name" --device=cpu --threads="$threads" \
     --shutdown-grace=5s "$@" 2>"$log" &
   server_pid=$!
