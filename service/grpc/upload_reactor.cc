@@ -73,6 +73,12 @@ void UploadAdapterReactor::OnReadDone(bool ok) {
 void UploadAdapterReactor::OnCancel() { cancelled_ = true; }
 
 void UploadAdapterReactor::OnDone() {
+  // gRPC runs OnDone after the last OnReadDone has returned, but hands it
+  // over through its own executor, which ThreadSanitizer cannot see. Every
+  // OnReadDone takes call_->mu after its last use of lease_, so taking it
+  // here makes that order visible. Not held below: destroying the lease
+  // takes the lease's mutex, which a deadline holds while taking call_->mu.
+  { absl::MutexLock lock(&call_->mu); }
   lease_.reset();   // The slot is free again; no deadline comes any more.
   staged_.reset();  // Discards the upload unless it committed.
   delete this;
