@@ -152,7 +152,26 @@ absl::Status CompletionCall::Start(const httplib::Request& http_request) {
 
   engine::GenerationRequest engine_request;
   ResolvedAdapters adapters;
-  if (request_.model != deps_.base_model_id) {
+  if (!request_.adapters.empty()) {
+    // A mix is base + its adapters' updates: `model` names that base.
+    if (request_.model != deps_.base_model_id) {
+      return WithParam(absl::InvalidArgumentError(absl::StrCat(
+                           "with adapters, model must be the base model \"",
+                           deps_.base_model_id, "\"")),
+                       "model");
+    }
+    std::vector<RequestedAdapter> requested;
+    for (size_t i = 0; i < request_.adapters.size(); ++i) {
+      requested.push_back({request_.adapters[i].name,
+                           request_.adapters[i].weight,
+                           absl::StrCat("adapters[", i, "]")});
+    }
+    absl::StatusOr<ResolvedAdapters> resolved =
+        ResolveAdapters(*deps_.registry, caller, requested);
+    if (!resolved.ok()) return WithParam(resolved.status(), "adapters");
+    adapters = *std::move(resolved);
+    adapters.ApplyTo(engine_request);
+  } else if (request_.model != deps_.base_model_id) {
     const RequestedAdapter requested{request_.model, 1.0f, "model"};
     absl::StatusOr<ResolvedAdapters> resolved =
         ResolveAdapters(*deps_.registry, caller, {&requested, 1});

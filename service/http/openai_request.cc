@@ -23,7 +23,9 @@ const std::set<std::string>& CommonFields() {
       "stream_options", "n", "presence_penalty", "frequency_penalty",
       "logit_bias", "user", "logprobs",
       // Extensions (as vLLM's): sampling and stopping the engine has.
-      "top_k", "ignore_eos"};
+      "top_k", "ignore_eos",
+      // Extension: a mix of adapters (ReadAdapters).
+      "adapters"};
   return *fields;
 }
 const std::set<std::string>& CompletionFields() {
@@ -498,6 +500,45 @@ absl::Status ReadChatFields(const Json& body, OpenAiRequest& out) {
   return absl::OkStatus();
 }
 
+// "adapters": [{"name": "<adapter>", "weight": <number>}, ...]. Types
+// only: the count, the weight range and the names are checked where the
+// adapters are resolved, as for gRPC.
+absl::Status ReadAdapters(const Json& body, OpenAiRequest& out) {
+  const Json* value = Find(body, "adapters");
+  if (value == nullptr) return absl::OkStatus();
+  if (!value->is_array() || value->empty()) {
+    return FieldError("adapters",
+                      "adapters must be a non-empty list of "
+                      "{\"name\", \"weight\"} objects");
+  }
+  for (size_t i = 0; i < value->size(); ++i) {
+    const std::string field = absl::StrCat("adapters[", i, "]");
+    const Json& entry = (*value)[i];
+    if (!entry.is_object()) {
+      return FieldError(field, absl::StrCat(field, " must be an object"));
+    }
+    OpenAiMixedAdapter adapter;
+    for (const auto& [key, item] : entry.items()) {
+      if (key == "name") {
+        ASSIGN_OR_RETURN(adapter.name, ReadString(field + ".name", item));
+      } else if (key == "weight") {
+        // Finite and within float; the mix rules bound it further.
+        ASSIGN_OR_RETURN(const double weight,
+                         ReadNumber(field + ".weight", item, -1e30, 1e30));
+        adapter.weight = static_cast<float>(weight);
+      } else {
+        return FieldError(
+            field, absl::StrCat(field, " has an unknown field \"", key, "\""));
+      }
+    }
+    if (adapter.name.empty()) {
+      return FieldError(field + ".name", field + ".name is required");
+    }
+    out.adapters.push_back(std::move(adapter));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(OpenAiEndpoint endpoint,
@@ -519,6 +560,7 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(OpenAiEndpoint endpoint,
   ASSIGN_OR_RETURN(out.model, ReadString("model", *model));
   if (out.model.empty()) return FieldError("model", "model must not be empty");
   RETURN_IF_ERROR(CheckUnsupportedCommon(json));
+  RETURN_IF_ERROR(ReadAdapters(json, out));
   RETURN_IF_ERROR(ReadSampling(json, out));
   RETURN_IF_ERROR(ReadStop(json, out));
   RETURN_IF_ERROR(ReadStreaming(json, out));

@@ -33,10 +33,22 @@ inline constexpr int32_t kCompletionsDefaultMaxTokens = 16;
 // --http-max-request-bytes bounds it first).
 inline constexpr size_t kMaxOpenAiBodyBytes = size_t{64} << 20;
 
+// One entry of the `adapters` extension: an adapter ("<name>" or
+// "<owner>/<name>") and its weight in the mix (default 1).
+struct OpenAiMixedAdapter {
+  std::string name;
+  float weight = 1.0f;
+};
+
 struct OpenAiRequest {
   OpenAiEndpoint endpoint = OpenAiEndpoint::kCompletions;
   // The base model's id or an adapter name ("<name>" or "<owner>/<name>").
   std::string model;
+  // Extension: adapters mixed into this request (base + sum of weight x
+  // update, as gRPC's GenerateRequest.adapters); then `model` must be the
+  // base model's id, which the caller checks. Count and weight limits are
+  // the mix rules of service/frontend/adapter_resolution.h.
+  std::vector<OpenAiMixedAdapter> adapters;
 
   // kCompletions: the prompt, as text or as token ids (exactly one set).
   std::string prompt_text;

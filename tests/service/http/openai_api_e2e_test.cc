@@ -136,6 +136,65 @@ TEST_F(OpenAiApiTest, CompletionHasOpenAisShapeAndGrpcsGreedyText) {
   EXPECT_EQ(body["usage"]["prompt_tokens"], response.usage().prompt_tokens());
 }
 
+// The `adapters` extension mixes adapters as gRPC's GenerateRequest.adapters
+// does: the same greedy text, and one adapter of weight 1 is that adapter.
+TEST_F(OpenAiApiTest, AdaptersExtensionMixesAsGrpcDoes) {
+  const auto http_text = [&](const Json& adapters) {
+    const HttpReply reply = Post("/v1/completions", {{"model", "demo"},
+                                                     {"adapters", adapters},
+                                                     {"prompt", kPrompt},
+                                                     {"max_tokens", 12},
+                                                     {"temperature", 0}});
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    if (reply.status != 200) return std::string();
+    EXPECT_EQ(reply.Json()["model"], "demo");
+    return reply.Json()["choices"][0]["text"].get<std::string>();
+  };
+  const auto grpc_text = [&](const v1::GenerateRequest& base) {
+    v1::GenerateRequest request = base;
+    request.set_text(kPrompt);
+    request.mutable_stopping()->set_max_new_tokens(12);
+    v1::GenerateResponse response;
+    EXPECT_TRUE(
+        e2e::Generate(server_->generation(), request, "", &response).ok());
+    return response.text();
+  };
+  v1::GenerateRequest plain;
+  plain.set_adapter("demo/scripture");
+  EXPECT_EQ(http_text({{{"name", "demo/scripture"}, {"weight", 1}}}),
+            grpc_text(plain));
+
+  v1::GenerateRequest mix;
+  v1::AdapterWeight* first = mix.add_adapters();
+  first->set_name("demo/scripture");
+  first->set_weight(0.2f);
+  v1::AdapterWeight* second = mix.add_adapters();
+  second->set_name("demo/fortunes");
+  second->set_weight(1.0f);
+  const std::string mixed =
+      http_text({{{"name", "demo/scripture"}, {"weight", 0.2}},
+                 {{"name", "demo/fortunes"}, {"weight", 1.0}}});
+  EXPECT_EQ(mixed, grpc_text(mix));
+  EXPECT_NE(mixed, grpc_text(plain));
+
+  const Json one = {{{"name", "demo/scripture"}}};
+  ExpectError(
+      Post("/v1/completions",
+           {{"model", "demo/scripture"}, {"adapters", one}, {"prompt", "x"}}),
+      400, "invalid_request_error", nullptr, "model");
+  const Json twice = {{{"name", "demo/scripture"}},
+                      {{"name", "demo/scripture"}}};
+  EXPECT_EQ(Post("/v1/completions",
+                 {{"model", "demo"}, {"adapters", twice}, {"prompt", "x"}})
+                .status,
+            400);
+  const Json unknown = {{{"name", "demo/nothing"}}};
+  EXPECT_EQ(Post("/v1/completions",
+                 {{"model", "demo"}, {"adapters", unknown}, {"prompt", "x"}})
+                .status,
+            404);
+}
+
 TEST_F(OpenAiApiTest, SampledTokensLogprobsMatchGrpcs) {
   const HttpReply reply = Post("/v1/completions", {{"model", "demo"},
                                                    {"prompt", kPrompt},

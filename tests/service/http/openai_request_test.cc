@@ -227,6 +227,31 @@ TEST(OpenAiRequestTest, BadValuesNameTheirField) {
             "tools[0]");
 }
 
+TEST(OpenAiRequestTest, AdaptersExtensionIsReadWithItsWeights) {
+  const auto parsed = Completion(
+      {{"model", "m"},
+       {"prompt", "x"},
+       {"adapters", {{{"name", "a"}, {"weight", -0.5}}, {{"name", "o/b"}}}}});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->adapters.size(), 2u);
+  EXPECT_EQ(parsed->adapters[0].name, "a");
+  EXPECT_FLOAT_EQ(parsed->adapters[0].weight, -0.5f);
+  EXPECT_EQ(parsed->adapters[1].name, "o/b");
+  EXPECT_FLOAT_EQ(parsed->adapters[1].weight, 1.0f);
+  EXPECT_TRUE(Completion({{"model", "m"}, {"prompt", "x"}})->adapters.empty());
+
+  const auto with = [](const Json& adapters) {
+    return RefusedField(Chat({{"model", "m"}, {"adapters", adapters}}));
+  };
+  EXPECT_EQ(with(Json::array()), "adapters");
+  EXPECT_EQ(with("a"), "adapters");
+  EXPECT_EQ(with({"a"}), "adapters[0]");
+  EXPECT_EQ(with({{{"weight", 1}}}), "adapters[0].name");
+  EXPECT_EQ(with({{{"name", "a"}}, {{"name", 3}}}), "adapters[1].name");
+  EXPECT_EQ(with({{{"name", "a"}, {"weight", "1"}}}), "adapters[0].weight");
+  EXPECT_EQ(with({{{"name", "a"}, {"scale", 1}}}), "adapters[0]");
+}
+
 TEST(OpenAiRequestTest, MalformedBodiesAreInvalidArgument) {
   for (const char* body : {"", "{", "[]", "\"text\"", "{\"a\":1,\"a\":2}"}) {
     const auto parsed =
