@@ -29,6 +29,7 @@ class NamespaceObject : public Object {
     return true;
   }
   const Dict* attributes() const override { return &attributes_; }
+  void ReleaseValues() override { attributes_ = Dict(); }
 
  private:
   Dict attributes_;
@@ -131,7 +132,9 @@ absl::StatusOr<Value> Range(Renderer& renderer, CallArgs& args) {
 
 absl::StatusOr<Value> MakeNamespace(Renderer& renderer, CallArgs& args) {
   ASSIGN_OR_RETURN(Dict dict, DictFromArgs(args, "namespace"));
-  return Value::MakeObject(std::make_shared<NamespaceObject>(std::move(dict)));
+  auto ns = std::make_shared<NamespaceObject>(std::move(dict));
+  renderer.AdoptMutable(ns);
+  return Value::MakeObject(std::move(ns));
 }
 
 absl::StatusOr<Value> MakeDictValue(Renderer& renderer, CallArgs& args) {

@@ -125,6 +125,12 @@ Renderer::Renderer(const RenderLimits& limits, absl::Time now, Frame context)
   frames_.push_back(std::move(context));
 }
 
+Renderer::~Renderer() {
+  for (const std::shared_ptr<Object>& object : mutable_objects_) {
+    object->ReleaseValues();
+  }
+}
+
 absl::StatusOr<std::string> Renderer::Render(const StmtList& body) {
   std::string result;
   out_ = &result;

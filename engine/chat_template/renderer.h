@@ -52,8 +52,18 @@ class Renderer {
   // `context` holds the variables the template is rendered with; the
   // globals (range, namespace, ...) sit below it.
   Renderer(const RenderLimits& limits, absl::Time now, Frame context);
+  // Releases the values of every mutable object this render made (see
+  // Object::ReleaseValues): nothing a render made outlives it.
+  ~Renderer();
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   absl::StatusOr<std::string> Render(const StmtList& body);
+
+  // A mutable object made during this render (namespace()).
+  void AdoptMutable(std::shared_ptr<Object> object) {
+    mutable_objects_.push_back(std::move(object));
+  }
 
   // For builtins and objects.
   absl::StatusOr<Value> Eval(const Expr& expr);
@@ -102,6 +112,7 @@ class Renderer {
   int64_t iterations_ = 0;
   uint64_t string_bytes_ = 0;
   int call_depth_ = 0;
+  std::vector<std::shared_ptr<Object>> mutable_objects_;  // AdoptMutable.
 };
 
 }  // namespace loraplex::chat

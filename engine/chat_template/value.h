@@ -143,6 +143,10 @@ class Object {
   virtual std::string Repr() const { return "<" + TypeName() + " object>"; }
   // namespace() attributes, for repr and tojson; nullptr for others.
   virtual const Dict* attributes() const { return nullptr; }
+  // Drops every value the object holds. A mutable object can be made to
+  // hold itself ({% set ns.me = ns %}), a cycle of shared_ptrs that would
+  // never be freed: the renderer that made it calls this when it is done.
+  virtual void ReleaseValues() {}
 };
 
 // Python's `a == b` for the data types (1 == 1.0 == True; lists and dicts
