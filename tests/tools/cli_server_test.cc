@@ -309,7 +309,8 @@ TEST(CliTest, HelpOnEveryCommand) {
       {"health"},
       {"keygen"},
       {"batch"},
-      {"tokenize"}};
+      {"tokenize"},
+      {"chat-template"}};
   for (std::vector<std::string> args : commands) {
     const std::string name = absl::StrJoin(args, " ");
     args.push_back("--help");
@@ -319,8 +320,8 @@ TEST(CliTest, HelpOnEveryCommand) {
   }
   const ProcessResult top = Cli({"--help"});
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* command :
-       {"generate", "adapters", "health", "keygen", "batch", "tokenize"}) {
+  for (const char* command : {"generate", "adapters", "health", "keygen",
+                              "batch", "tokenize", "chat-template"}) {
     EXPECT_THAT(top.out, HasSubstr(std::string("  ") + command)) << command;
   }
 }
