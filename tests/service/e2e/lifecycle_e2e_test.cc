@@ -103,6 +103,22 @@ TEST(RestartTest, ANewServerServesWhatTheLastOneCommitted) {
   EXPECT_EQ(TokenIds(response), TokenIds(random_output));
 }
 
+// The bytes of every file under `dir` (0 once it is gone).
+uintmax_t StagedBytes(const std::string& dir) {
+  std::error_code error;
+  uintmax_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, error);
+       !error && it != std::filesystem::recursive_directory_iterator();
+       it.increment(error)) {
+    std::error_code size_error;
+    if (it->is_regular_file(size_error)) {
+      const uintmax_t size = it->file_size(size_error);
+      if (!size_error) total += size;
+    }
+  }
+  return total;
+}
+
 TEST(DroppedUploadTest, LeavesNothingBehindBeforeOrAfterARestart) {
   loraplex::testing::TempDir registry;
   std::unique_ptr<TestServer> server =
@@ -118,9 +134,17 @@ TEST(DroppedUploadTest, LeavesNothingBehindBeforeOrAfterARestart) {
     ASSERT_TRUE(writer->Write(messages[0]));
     ASSERT_TRUE(writer->Write(messages[1]));
     ASSERT_TRUE(writer->Write(messages[2]));
-    // The upload is staged on the server...
+    // The upload is staged on the server, its two chunks written (else no
+    // byte is counted: a stress run once cancelled before they were
+    // read)...
+    const uintmax_t sent =
+        messages[1].chunk().data().size() + messages[2].chunk().data().size();
     ASSERT_TRUE(WaitFor(
-        [&] { return DirEntries(registry.Join(".staging")).size() == 1; }));
+        [&] {
+          return DirEntries(registry.Join(".staging")).size() == 1 &&
+                 StagedBytes(registry.Join(".staging")) >= sent;
+        },
+        absl::Seconds(60)));
     context->TryCancel();  // ...when the client goes away.
     EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
