@@ -49,8 +49,7 @@ grpc::ServerUnaryReactor* AdapterServiceImpl::GetAdapter(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller =
-      AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller = AdmitCall(deps_, *context);
   v1::GetAdapterRequest parsed;
   v1::Adapter reply;
   absl::Status status = caller.status();
@@ -65,8 +64,7 @@ grpc::ServerUnaryReactor* AdapterServiceImpl::ListAdapters(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller =
-      AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller = AdmitCall(deps_, *context);
   v1::ListAdaptersRequest parsed;
   v1::ListAdaptersResponse reply;
   absl::Status status = caller.status();
@@ -81,8 +79,7 @@ grpc::ServerUnaryReactor* AdapterServiceImpl::DeleteAdapter(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller =
-      AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller = AdmitCall(deps_, *context);
   v1::DeleteAdapterRequest parsed;
   absl::Status status = caller.status();
   if (status.ok()) status = ParseRequest(*request, &parsed);
@@ -108,8 +105,7 @@ grpc::ServerUnaryReactor* AdapterServiceImpl::LoadAdapter(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> caller =
-      AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller = AdmitCall(deps_, *context);
   v1::LoadAdapterRequest parsed;
   absl::Status status = caller.status();
   if (status.ok()) status = ParseRequest(*request, &parsed);

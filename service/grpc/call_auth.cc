@@ -21,4 +21,14 @@ absl::StatusOr<Principal> AuthenticateCall(
   return keys.Authenticate(authorization);
 }
 
+absl::StatusOr<Principal> AdmitCall(const ServicerDeps& deps,
+                                    const grpc::ServerContextBase& context) {
+  if (deps.serving_gate != nullptr) {
+    if (absl::Status admitted = deps.serving_gate->Admit(); !admitted.ok()) {
+      return admitted;
+    }
+  }
+  return AuthenticateCall(*deps.api_keys, context);
+}
+
 }  // namespace loraplex::service

@@ -35,6 +35,7 @@
 #include "engine/generation_types.h"
 #include "proto/loraplex/v1/generation.pb.h"
 #include "service/grpc/call_auth.h"
+#include "service/grpc/cancellation_status.h"
 #include "service/grpc/generation_request.h"
 #include "service/grpc/raw_messages.h"
 #include "service/grpc/servicer_deps.h"
@@ -93,13 +94,10 @@ class GenerationReactor : public Base, private GenerationEventSink {
     absl::MutexLock lock(mu());
     if (request_id_.has_value()) deps_.engine->Cancel(*request_id_);
     DropUnsentLocked();
-    const bool past_deadline =
-        context_->deadline() <= std::chrono::system_clock::now();
     // Whatever outcome was pending, the client no longer receives it.
     if (!finish_called_) final_status_.reset();
-    FinishLocked(past_deadline
-                     ? absl::DeadlineExceededError("the deadline passed")
-                     : absl::CancelledError("the client cancelled the call"));
+    FinishLocked(CancellationStatus(context_->deadline(),
+                                    std::chrono::system_clock::now()));
   }
 
   void OnDone() override {
@@ -186,8 +184,7 @@ class GenerationReactor : public Base, private GenerationEventSink {
   }
 
   absl::Status ParseAndSubmit(const grpc::ByteBuffer& raw_request) {
-    ASSIGN_OR_RETURN(Principal caller,
-                     AuthenticateCall(*deps_.api_keys, *context_));
+    ASSIGN_OR_RETURN(Principal caller, AdmitCall(deps_, *context_));
     {
       absl::MutexLock lock(mu());
       tenant_ = caller.tenant;

@@ -6,8 +6,9 @@
 
 #include "engine/engine.h"
 #include "service/auth/api_key_store.h"
-#include "service/grpc/blocking_executor.h"
 #include "service/frontend/error_scrubber.h"
+#include "service/grpc/blocking_executor.h"
+#include "service/grpc/serving_gate.h"
 #include "service/grpc/upload_supervisor.h"
 #include "service/metrics/server_metrics.h"
 #include "service/registry/adapter_registry.h"
@@ -28,6 +29,8 @@ struct ServicerDeps {
   UploadSupervisor* uploads = nullptr;
   // Note [Client-visible errors].
   const ErrorScrubber* scrubber = nullptr;
+  // Closed at shutdown: new calls are refused. Null: always open.
+  const ServingGate* serving_gate = nullptr;
 };
 
 }  // namespace loraplex::service

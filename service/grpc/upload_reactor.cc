@@ -20,8 +20,7 @@ UploadAdapterReactor::UploadAdapterReactor(const ServicerDeps& deps,
     : deps_(deps), context_(context), response_(response) {
   // OnDone cannot run before this constructor has returned.
   absl::MutexLock lock(&call_->mu);
-  absl::StatusOr<Principal> caller =
-      AuthenticateCall(*deps_.api_keys, *context);
+  absl::StatusOr<Principal> caller = AdmitCall(deps_, *context);
   if (!caller.ok()) {
     EndLocked(caller.status());
     return;

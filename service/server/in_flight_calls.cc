@@ -25,10 +25,7 @@ class InFlightCalls::Factory final
   explicit Factory(InFlightCalls* calls) : calls_(calls) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    if (info->method() == nullptr ||
-        !absl::StartsWith(info->method(), calls_->method_prefix_)) {
-      return nullptr;  // Another service: not counted.
-    }
+    if (!calls_->Counts(info->method())) return nullptr;
     return new Counter(calls_);
   }
 
@@ -36,8 +33,16 @@ class InFlightCalls::Factory final
   InFlightCalls* const calls_;
 };
 
-InFlightCalls::InFlightCalls(const std::string& service_full_name)
-    : method_prefix_(absl::StrCat("/", service_full_name, "/")) {}
+InFlightCalls::InFlightCalls(Selection selection,
+                             const std::string& service_full_name)
+    : selection_(selection),
+      method_prefix_(absl::StrCat("/", service_full_name, "/")) {}
+
+bool InFlightCalls::Counts(const char* method) const {
+  const bool of_service =
+      method != nullptr && absl::StartsWith(method, method_prefix_);
+  return selection_ == Selection::kService ? of_service : !of_service;
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 InFlightCalls::NewInterceptorFactory() {

@@ -1,9 +1,9 @@
-// Counts the gRPC calls in flight to one service, through a server
-// interceptor: a call counts from when the server takes it until it is done
-// (its status handed to the transport, after the reactor's OnDone).
-// ServerApp::Shutdown waits on it so that every generation stream has sent
-// its last message and its status before any call is cancelled
-// (Note [Shutdown order] in server_app.cc).
+// Counts the gRPC calls in flight to one service (or to every other one),
+// through a server interceptor: a call counts from when the server takes it
+// until it is done (its status handed to the transport, after the reactor's
+// OnDone). ServerApp::Shutdown waits on it so that every generation stream has
+// sent its last message and its status before any call is cancelled (Note
+// [Shutdown order] in server_app.cc).
 #ifndef LORAPLEX_SERVICE_SERVER_IN_FLIGHT_CALLS_H_
 #define LORAPLEX_SERVICE_SERVER_IN_FLIGHT_CALLS_H_
 
@@ -22,9 +22,13 @@ namespace loraplex::service {
 // Thread-safe. Must outlive the gRPC server it counts for.
 class InFlightCalls {
  public:
-  // Counts the methods of `service_full_name` (e.g.
+  enum class Selection {
+    kService,        // The methods of the service.
+    kAllButService,  // The methods of every other service.
+  };
+  // Counts the methods `selection` picks with `service_full_name` (e.g.
   // "loraplex.v1.GenerationService").
-  explicit InFlightCalls(const std::string& service_full_name);
+  InFlightCalls(Selection selection, const std::string& service_full_name);
 
   InFlightCalls(const InFlightCalls&) = delete;
   InFlightCalls& operator=(const InFlightCalls&) = delete;
@@ -46,6 +50,9 @@ class InFlightCalls {
     return count_ == 0;
   }
 
+  bool Counts(const char* method) const;
+
+  const Selection selection_;
   const std::string method_prefix_;  // "/<service>/".
   mutable absl::Mutex mu_;
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;

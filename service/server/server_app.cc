@@ -1,16 +1,16 @@
 #include "service/server/server_app.h"
 
-#include <algorithm>
-#include <optional>
-#include <thread>
-#include <utility>
-#include <vector>
-
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+
+#include <algorithm>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -26,25 +26,41 @@ namespace loraplex::service {
 namespace {
 
 // Note [Shutdown order]: a generation call must never be cut off between
-// its last message and its status. It was (1 in 5 short-grace shutdowns, 7
-// of 16 streams got `finished`, then UNAVAILABLE): gRPC's Server::Shutdown
-// was given one deadline (grace + 5 s) at the start, racing the engine's
-// own grace; when the engine took longer to end its streams (a long step on
-// a busy machine), gRPC cancelled every call and closed every connection
-// while the streams' last messages and statuses were still on their way.
-// So the two clocks are chained instead:
-//   1. health NOT_SERVING, no new connections (gRPC and HTTP); gRPC's
-//      graceful shutdown starts (GOAWAY: no new calls) with no deadline of
-//      its own;
+// its last message and its status. It was, twice:
+//  - gRPC's Server::Shutdown was given one deadline (grace + 5 s) at the
+//    start, racing the engine's own grace: when the engine took longer to
+//    end its streams, gRPC cancelled every call and closed every connection
+//    while the last messages and statuses were on their way;
+//  - then, with gRPC's graceful shutdown (GOAWAY) started at once and the
+//    clocks chained, still about 1 in 15 short-grace shutdowns on a busy
+//    machine: the client read `finished`, then "recvmsg: Connection reset
+//    by peer" instead of the status. GOAWAY is two-phase (a GOAWAY and a
+//    ping, then the final GOAWAY once the client acknowledges the ping), and
+//    a connection closes as soon as its last call ends after the final
+//    GOAWAY: the server shuts the socket down while the client is still
+//    reading, the client's next WINDOW_UPDATE is answered with a TCP reset,
+//    and the client drops what it had received but not yet parsed.
+// So GOAWAY is sent only once every generation call has handed over its
+// status: the ping goes out behind the statuses, the client acknowledges it
+// only after reading them, and only then does the connection close.
+//   1. the serving gate closes (new calls: UNAVAILABLE), health turns
+//      NOT_SERVING, no new connections are accepted (gRPC and HTTP);
 //   2. the engine gets `grace`, then cancels what still runs: every
 //      generation has ended;
 //   3. every generation call sends its last message and its status, and
 //      every HTTP API request its answer (generation_calls_ drains, the HTTP
 //      server goes idle; a client that stops reading is waited for at most
 //      kGenerationCallsDrainLimit);
-//   4. only then do other calls (uploads) get their own grace
-//      (shutdown_grace_for_other_calls), after which the rest is cancelled.
+//   4. gRPC's graceful shutdown starts (GOAWAY) with no deadline of its
+//      own; other calls (uploads) get their own grace
+//      (shutdown_grace_for_other_calls), after which gRPC cancels the rest
+//      and closes the connections.
 constexpr absl::Duration kGenerationCallsDrainLimit = absl::Seconds(10);
+// Once no call is left, gRPC closes each connection when its client has
+// acknowledged the GOAWAY ping; cancelling "all calls" would close them at
+// once instead (Note [Shutdown order]). A client that never answers is
+// waited for this long.
+constexpr absl::Duration kConnectionsCloseLimit = absl::Seconds(10);
 
 absl::StatusOr<std::unique_ptr<ApiKeyStore>> LoadApiKeys(
     const std::string& path) {
@@ -87,19 +103,22 @@ namespace {
 
 void LogEngine(const engine::EngineOptions& options,
                const engine::ModelInfo& info) {
-  LogInfo("model: %s (%d layers, hidden %d, vocab %d, %s)", options.model_dir,
-          info.config.num_hidden_layers, info.config.hidden_size,
-          info.config.vocab_size,
-          info.has_tokenizer ? "with tokenizer" : "NO tokenizer: token ids only");
-  LogInfo("engine: device %s, dtype %s, max_seq_len %d, max_batch_size %d, "
-          "max_prefill_tokens %d",
-          info.device, info.dtype, info.max_seq_len, options.max_batch_size,
-          options.max_prefill_tokens);
-  LogInfo("adapters: %d device slots, %d host slots, max rank %d; queue: %d "
-          "requests, %d per tenant (0 = unbounded)",
-          options.max_resident_adapters, options.max_host_adapters,
-          options.max_lora_rank, options.max_queued_requests,
-          options.max_queued_per_tenant);
+  LogInfo(
+      "model: %s (%d layers, hidden %d, vocab %d, %s)", options.model_dir,
+      info.config.num_hidden_layers, info.config.hidden_size,
+      info.config.vocab_size,
+      info.has_tokenizer ? "with tokenizer" : "NO tokenizer: token ids only");
+  LogInfo(
+      "engine: device %s, dtype %s, max_seq_len %d, max_batch_size %d, "
+      "max_prefill_tokens %d",
+      info.device, info.dtype, info.max_seq_len, options.max_batch_size,
+      options.max_prefill_tokens);
+  LogInfo(
+      "adapters: %d device slots, %d host slots, max rank %d; queue: %d "
+      "requests, %d per tenant (0 = unbounded)",
+      options.max_resident_adapters, options.max_host_adapters,
+      options.max_lora_rank, options.max_queued_requests,
+      options.max_queued_per_tenant);
 }
 
 // Engine::ValidateAdapter for uploads. Its messages start "adapter <dir>: ";
@@ -144,9 +163,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   app->prometheus_registry_ = std::make_shared<prometheus::Registry>();
   ServerMetricsOptions metrics_options;
   metrics_options.adapter_labels = options.metrics_adapter_labels;
-  ASSIGN_OR_RETURN(app->metrics_, ServerMetrics::Create(
-                                      *app->prometheus_registry_,
-                                      metrics_options));
+  ASSIGN_OR_RETURN(
+      app->metrics_,
+      ServerMetrics::Create(*app->prometheus_registry_, metrics_options));
   RETURN_IF_ERROR(app->StartHttpApi(options));
   RETURN_IF_ERROR(app->StartEngine(options));
   RETURN_IF_ERROR(app->OpenRegistry(options));
@@ -180,10 +199,10 @@ absl::Status ServerApp::StartEngine(const ServerOptions& options) {
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
       engine::Engine::Create(engine_options, metrics_.get());
   if (!engine.ok()) {
-    return absl::Status(engine.status().code(),
-                        absl::StrCat("loading the model from ",
-                                     options.engine.model_dir, ": ",
-                                     engine.status().message()));
+    return absl::Status(
+        engine.status().code(),
+        absl::StrCat("loading the model from ", options.engine.model_dir, ": ",
+                     engine.status().message()));
   }
   engine_ = *std::move(engine);
   LogEngine(engine_options, engine_->model_info());
@@ -197,8 +216,8 @@ absl::Status ServerApp::OpenRegistry(const ServerOptions& options) {
   registry_options.max_adapters_per_tenant = options.max_adapters_per_tenant;
   registry_options.verify_checksums_on_open = options.verify_registry_checksums;
   registry_options.validator = UploadValidator(engine_.get());
-  ASSIGN_OR_RETURN(registry_,
-                   FilesystemAdapterRegistry::Open(std::move(registry_options)));
+  ASSIGN_OR_RETURN(
+      registry_, FilesystemAdapterRegistry::Open(std::move(registry_options)));
   if (!options.seed_adapters_dir.empty()) {
     SeedAdapters(*registry_, options.seed_adapters_dir, kSeedTenant);
   }
@@ -222,10 +241,9 @@ absl::Status ServerApp::StartMetricsExposer(const ServerOptions& options) {
   ServerMetrics* metrics = metrics_.get();
   ASSIGN_OR_RETURN(
       metrics_exposer_,
-      MetricsExposer::Start(options.metrics_listen, prometheus_registry_,
-                            [engine, metrics] {
-                              metrics->UpdateEngineStats(engine->Stats());
-                            }));
+      MetricsExposer::Start(
+          options.metrics_listen, prometheus_registry_,
+          [engine, metrics] { metrics->UpdateEngineStats(engine->Stats()); }));
   if (metrics_exposer_ != nullptr) {
     const std::vector<int> ports = metrics_exposer_->listening_ports();
     if (!ports.empty()) metrics_port_ = ports.front();
@@ -249,12 +267,13 @@ absl::Status ServerApp::ServeHttpApi(const ServerOptions& options) {
     chat_template_ = *std::move(chat_template);
   } else if (absl::IsNotFound(chat_template.status()) &&
              options.chat_template_file.empty()) {
-    LogWarning("the model has no chat template: /v1/chat/completions refuses "
-               "requests (give one with --chat-template FILE)");
+    LogWarning(
+        "the model has no chat template: /v1/chat/completions refuses "
+        "requests (give one with --chat-template FILE)");
   } else {
-    return absl::Status(chat_template.status().code(),
-                        absl::StrCat("chat template: ",
-                                     chat_template.status().message()));
+    return absl::Status(
+        chat_template.status().code(),
+        absl::StrCat("chat template: ", chat_template.status().message()));
   }
   OpenAiDeps deps;
   deps.engine = engine_.get();
@@ -267,14 +286,15 @@ absl::Status ServerApp::ServeHttpApi(const ServerOptions& options) {
                            ? BaseModelId(options.engine.model_dir)
                            : options.served_model_name;
   deps.started = absl::Now();
-  LogInfo("HTTP API: base model id \"%s\"; %d threads, %d waiting "
-          "connections, request timeout %s, write timeout %s, %d request "
-          "bytes",
-          deps.base_model_id, options.http_limits.worker_threads,
-          options.http_limits.max_waiting_connections,
-          absl::FormatDuration(options.http_limits.request_deadline),
-          absl::FormatDuration(options.http_limits.write_timeout),
-          options.http_limits.max_request_bytes);
+  LogInfo(
+      "HTTP API: base model id \"%s\"; %d threads, %d waiting "
+      "connections, request timeout %s, write timeout %s, %d request "
+      "bytes",
+      deps.base_model_id, options.http_limits.worker_threads,
+      options.http_limits.max_waiting_connections,
+      absl::FormatDuration(options.http_limits.request_deadline),
+      absl::FormatDuration(options.http_limits.write_timeout),
+      options.http_limits.max_request_bytes);
   http_api_->Serve(std::move(deps));
   return absl::OkStatus();
 }
@@ -289,6 +309,7 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
   deps.registry_executor = registry_executor_.get();
   deps.uploads = uploads_.get();
   deps.scrubber = scrubber_.get();
+  deps.serving_gate = &serving_gate_;
   // Note [Raw requests]: clients' invalid UTF-8 is answered, not logged.
   DropProtobufUtf8ParseErrorLogs();
   generation_service_ = std::make_unique<GenerationServiceImpl>(deps);
@@ -302,10 +323,9 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   // Note [Accepting connections]: the server listens and accepts itself.
-  ASSIGN_OR_RETURN(
-      connection_acceptor_,
-      ConnectionAcceptor::Listen({options.listen_address,
-                                  connection_fd_ceiling_}));
+  ASSIGN_OR_RETURN(connection_acceptor_,
+                   ConnectionAcceptor::Listen(
+                       {options.listen_address, connection_fd_ceiling_}));
   port_ = connection_acceptor_->port();
   grpc::ServerBuilder builder;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> connections =
@@ -316,11 +336,16 @@ absl::Status ServerApp::StartGrpcServer(const ServerOptions& options) {
   builder.RegisterService(generation_service_.get());
   builder.RegisterService(adapter_service_.get());
   generation_calls_ = std::make_unique<InFlightCalls>(
+      InFlightCalls::Selection::kService,
+      v1::GenerationService::service_full_name());
+  other_calls_ = std::make_unique<InFlightCalls>(
+      InFlightCalls::Selection::kAllButService,
       v1::GenerationService::service_full_name());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(generation_calls_->NewInterceptorFactory());
+  interceptors.push_back(other_calls_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   shutdown_grace_for_other_calls_ = options.shutdown_grace_for_other_calls;
   grpc_server_ = builder.BuildAndStart();
@@ -349,17 +374,12 @@ void ServerApp::Shutdown(absl::Duration grace) {
   // See Note [Shutdown order].
   std::thread graceful_stop;
   absl::Notification grpc_stopped;
+  serving_gate_.Close();
   if (grpc_server_ != nullptr) {
     grpc::HealthCheckServiceInterface* health =
         grpc_server_->GetHealthCheckService();
     if (health != nullptr) health->Shutdown();  // NOT_SERVING, for good.
-    connection_acceptor_->Stop();  // No new connections.
-    // No new calls; waits for the running ones without a deadline: step 4
-    // decides when the rest is cancelled.
-    graceful_stop = std::thread([this, &grpc_stopped] {
-      grpc_server_->Shutdown();
-      grpc_stopped.Notify();
-    });
+    connection_acceptor_->Stop();               // No new connections.
   }
   if (http_api_ != nullptr) http_api_->StopAccepting();
   if (engine_ != nullptr) engine_->Shutdown(grace);
@@ -377,9 +397,22 @@ void ServerApp::Shutdown(absl::Duration grace) {
                  generation_calls_->count(),
                  absl::FormatDuration(kGenerationCallsDrainLimit));
     }
-    if (!grpc_stopped.WaitForNotificationWithTimeout(
-            shutdown_grace_for_other_calls_)) {
+    // No deadline here: the next lines decide when the rest is cancelled.
+    graceful_stop = std::thread([this, &grpc_stopped] {
+      grpc_server_->Shutdown();
+      grpc_stopped.Notify();
+    });
+    if (!other_calls_->AwaitNone(absl::Now() +
+                                 shutdown_grace_for_other_calls_)) {
+      LogWarning("%d other calls still running after %s: cancelled",
+                 other_calls_->count(),
+                 absl::FormatDuration(shutdown_grace_for_other_calls_));
       // What Server::Shutdown(deadline) does at its deadline.
+      grpc_server_cancel_all_calls(grpc_server_->c_server());
+    } else if (!grpc_stopped.WaitForNotificationWithTimeout(
+                   kConnectionsCloseLimit)) {
+      LogWarning("connections still open %s after their last call: closed",
+                 absl::FormatDuration(kConnectionsCloseLimit));
       grpc_server_cancel_all_calls(grpc_server_->c_server());
     }
     graceful_stop.join();

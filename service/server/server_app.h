@@ -10,10 +10,10 @@
 #ifndef LORAPLEX_SERVICE_SERVER_SERVER_APP_H_
 #define LORAPLEX_SERVICE_SERVER_SERVER_APP_H_
 
+#include <grpcpp/server.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/server.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -23,11 +23,12 @@
 #include "engine/engine.h"
 #include "prometheus/registry.h"
 #include "service/auth/api_key_store.h"
+#include "service/frontend/error_scrubber.h"
 #include "service/grpc/adapter_service.h"
 #include "service/grpc/blocking_executor.h"
 #include "service/grpc/connection_acceptor.h"
-#include "service/frontend/error_scrubber.h"
 #include "service/grpc/generation_service.h"
+#include "service/grpc/serving_gate.h"
 #include "service/grpc/upload_supervisor.h"
 #include "service/http/openai_http_server.h"
 #include "service/metrics/metrics_exposer.h"
@@ -123,11 +124,13 @@ class ServerApp {
   std::unique_ptr<UploadSupervisor> uploads_;
   std::unique_ptr<BlockingExecutor> upload_executor_;
   std::unique_ptr<BlockingExecutor> registry_executor_;
+  ServingGate serving_gate_;  // Closed by Shutdown().
   std::unique_ptr<GenerationServiceImpl> generation_service_;
   std::unique_ptr<AdapterServiceImpl> adapter_service_;
   // Generation calls in flight; counted by the gRPC server (which it must
   // outlive, so it is declared before it).
   std::unique_ptr<InFlightCalls> generation_calls_;
+  std::unique_ptr<InFlightCalls> other_calls_;  // Uploads, health, ...
   std::unique_ptr<grpc::Server> grpc_server_;
   // Accepts the gRPC server's connections (Note [Accepting connections]).
   std::unique_ptr<ConnectionAcceptor> connection_acceptor_;
