@@ -7,8 +7,8 @@
 # into WORK_DIR (kept between runs: a lock whose package is installed
 # already is not fetched again). Needs node and npm (Node >= 18); `npm ci`
 # needs the npm registry, or npm's cache, the first time: without either the
-# test is skipped (exit 77). A missing node or npm, or a failed install with
-# the registry reachable, fails it.
+# test is skipped (exit 77). A missing or broken node or npm, Node < 18, or
+# a failed install with the registry reachable, fails it.
 set -euo pipefail
 if (($# != 3)); then
   echo "usage: $0 SERVER_BINARY CLI_BINARY WORK_DIR" >&2
@@ -22,7 +22,14 @@ repo=$(cd "$here/../../../.." && pwd)
 for tool in node npm; do
   command -v "$tool" >/dev/null ||
     { echo "FAIL: $tool not found (apt-get install nodejs npm)" >&2; exit 1; }
+  # A tool that is there but does not run (a Node missing its builtins
+  # aborts) must fail the test, not pass for an offline machine below.
+  "$tool" --version >/dev/null 2>&1 ||
+    { echo "FAIL: $tool is installed but does not run: $tool --version failed" >&2; exit 1; }
 done
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 18)) ||
+  { echo "FAIL: Node $node_major is too old: the openai package needs Node >= 18" >&2; exit 1; }
 
 # The SDK, exactly as locked.
 mkdir -p "$work"
