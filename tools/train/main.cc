@@ -15,6 +15,7 @@ constexpr char kUsage[] =
     "  base       train a Llama-architecture base model from scratch\n"
     "  lora       train a LoRA adapter (PEFT format) on a frozen base\n"
     "  eval       perplexity of a model (+ adapter) on text, via the engine\n"
+    "  compress   rewrite a LoRA adapter at a lower rank (truncated SVD)\n"
     "\n"
     "Run 'loraplex-train COMMAND --help' for a command's flags.\n";
 
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     return train::RunLoraCommand(args, std::cout, std::cerr);
   if (command == "eval")
     return train::RunEvalCommand(args, std::cout, std::cerr);
+  if (command == "compress")
+    return train::RunCompressCommand(args, std::cout, std::cerr);
   std::cerr << "loraplex-train: unknown command '" << command << "'\n\n"
             << kUsage;
   return 2;

@@ -6,7 +6,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/common/status_macros.h"
+#include "engine/train/adapter_compression.h"
 #include "engine/train/trainer.h"
+#include "nlohmann/json.hpp"
 #include "tools/cli/command_line.h"
 
 namespace loraplex::train_cli {
@@ -310,6 +312,160 @@ int RunEvalCommand(const std::vector<std::string>& args, std::ostream& out,
   out << absl::StrFormat(
       "{\"tokens\": %d, \"mean_nll\": %.6f, \"perplexity\": %.4f}\n",
       report->tokens, report->mean_nll, report->perplexity);
+  return 0;
+}
+
+namespace {
+
+nlohmann::json CompressionJson(const engine::AdapterCompressionReport& r) {
+  nlohmann::json modules = nlohmann::json::array();
+  for (const engine::ModuleCompression& m : r.modules) {
+    modules.push_back({{"layer", m.layer},
+                       {"module", m.module},
+                       {"rank_in", m.rank_in},
+                       {"rank_out", m.rank_out},
+                       {"retained_energy", m.retained_energy},
+                       {"relative_error", m.relative_error},
+                       {"bytes_in", m.bytes_in},
+                       {"bytes_out", m.bytes_out}});
+  }
+  return {{"modules", modules},
+          {"max_rank_in", r.max_rank_in},
+          {"max_rank_out", r.max_rank_out},
+          {"retained_energy", r.retained_energy},
+          {"relative_error", r.relative_error},
+          {"bytes_in", r.bytes_in},
+          {"bytes_out", r.bytes_out}};
+}
+
+void PrintCompression(std::ostream& out,
+                      const engine::AdapterCompressionReport& r) {
+  out << absl::StrFormat("%-5s %-9s %6s %6s %10s %10s %10s %10s\n", "layer",
+                         "module", "r_in", "r_out", "energy", "rel_error",
+                         "bytes_in", "bytes_out");
+  for (const engine::ModuleCompression& m : r.modules) {
+    out << absl::StrFormat("%-5d %-9s %6d %6d %10.6f %10.6f %10d %10d\n",
+                           m.layer, m.module, m.rank_in, m.rank_out,
+                           m.retained_energy, m.relative_error, m.bytes_in,
+                           m.bytes_out);
+  }
+  out << absl::StrFormat(
+      "total: %d modules, rank %d -> %d, retained energy %.6f, relative "
+      "error %.6f, %d -> %d bytes (%.1f%%)\n",
+      r.modules.size(), r.max_rank_in, r.max_rank_out, r.retained_energy,
+      r.relative_error, r.bytes_in, r.bytes_out,
+      r.bytes_in > 0 ? 100.0 * static_cast<double>(r.bytes_out) /
+                           static_cast<double>(r.bytes_in)
+                     : 0.0);
+}
+
+}  // namespace
+
+int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
+                       std::ostream& err) {
+  const std::vector<FlagSpec> specs = {
+      ValueFlag("adapter", "PEFT LoRA adapter directory to compress"),
+      ValueFlag("rank", "target rank K for every module"),
+      ValueFlag("energy",
+                "per module, the smallest rank keeping this fraction of the "
+                "update's energy (0 < E <= 1)"),
+      ValueFlag("out", "output directory (PEFT layout)"),
+      ValueFlag("model",
+                "base model directory: with --eval-text, held-out perplexity "
+                "of base, adapter and compressed adapter"),
+      ValueFlag("eval-text", "held-out text file(s) for the perplexity"),
+      ValueFlag("seq-len", "perplexity window length, BOS included", "128"),
+      ValueFlag("threads", "LibTorch CPU threads (0 = default)", "0"),
+      SwitchFlag("json", "print the report as JSON"),
+      SwitchFlag("help", "show this help"),
+  };
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "compress");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train compress --adapter DIR (--rank K | --energy E) --out "
+        "DIR [--model DIR --eval-text FILES...] [--json]",
+        "Rewrites a LoRA adapter at a lower rank by truncated SVD of each "
+        "module's update (the best\nrank-K approximation, computed from the "
+        "factors alone) and reports, per module, the rank,\nretained energy, "
+        "relative Frobenius error and bytes.",
+        specs);
+    return 0;
+  }
+  engine::AdapterCompressionOptions options;
+  options.adapter_dir = cl->Get("adapter");
+  options.out_dir = cl->Get("out");
+  absl::Status usage = Require(*cl, "adapter");
+  if (usage.ok()) usage = Require(*cl, "out");
+  if (usage.ok() && cl->Get("rank").empty() == cl->Get("energy").empty()) {
+    usage =
+        absl::InvalidArgumentError("give exactly one of --rank and --energy");
+  }
+  if (usage.ok() && !cl->Get("rank").empty()) {
+    auto rank = cl->GetInt("rank");
+    usage = rank.status();
+    if (usage.ok() && *rank < 1) {
+      usage = absl::InvalidArgumentError("--rank must be at least 1");
+    }
+    if (usage.ok()) options.rank = *rank;
+  }
+  if (usage.ok() && !cl->Get("energy").empty()) {
+    auto energy = cl->GetDouble("energy");
+    usage = energy.status();
+    if (usage.ok() && !(*energy > 0 && *energy <= 1)) {
+      usage = absl::InvalidArgumentError("--energy must be in (0, 1]");
+    }
+    if (usage.ok()) options.energy = *energy;
+  }
+  const std::vector<std::string> eval_files = FilesOf(*cl, "eval-text");
+  if (usage.ok() && cl->Get("model").empty() != eval_files.empty()) {
+    usage = absl::InvalidArgumentError(
+        "--model and --eval-text go together (both or neither)");
+  }
+  auto seq_len = cl->GetInt("seq-len");
+  auto threads = cl->GetInt("threads");
+  for (const absl::Status& s : {seq_len.status(), threads.status()}) {
+    if (usage.ok()) usage = s;
+  }
+  if (!usage.ok()) return UsageError(err, usage, "compress");
+
+  auto report = engine::CompressLoraAdapter(options);
+  if (!report.ok()) return Failure(err, report.status(), "compress");
+  nlohmann::json json = CompressionJson(*report);
+  if (!eval_files.empty()) {
+    engine::PerplexityOptions eval;
+    eval.model_dir = cl->Get("model");
+    eval.text_files = eval_files;
+    eval.seq_len = *seq_len;
+    eval.num_threads = static_cast<int32_t>(*threads);
+    nlohmann::json perplexity;
+    for (const auto& [name, adapter] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"base", ""},
+             {"adapter", options.adapter_dir},
+             {"compressed", options.out_dir}}) {
+      eval.adapter_dir = adapter;
+      auto scored = engine::EvaluatePerplexity(eval);
+      if (!scored.ok()) return Failure(err, scored.status(), "compress");
+      perplexity[name] = scored->perplexity;
+      perplexity["tokens"] = scored->tokens;
+    }
+    json["heldout_perplexity"] = perplexity;
+  }
+  if (cl->Has("json")) {
+    out << json.dump(2) << "\n";
+    return 0;
+  }
+  PrintCompression(out, *report);
+  if (json.contains("heldout_perplexity")) {
+    const nlohmann::json& p = json["heldout_perplexity"];
+    out << absl::StrFormat(
+        "held-out perplexity over %d tokens: base %.4f, adapter %.4f, "
+        "compressed %.4f\n",
+        p["tokens"].get<int64_t>(), p["base"].get<double>(),
+        p["adapter"].get<double>(), p["compressed"].get<double>());
+  }
+  out << "wrote " << options.out_dir << "\n";
   return 0;
 }
 

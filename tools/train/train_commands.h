@@ -20,6 +20,9 @@ int RunLoraCommand(const std::vector<std::string>& args, std::ostream& out,
                    std::ostream& err);
 int RunEvalCommand(const std::vector<std::string>& args, std::ostream& out,
                    std::ostream& err);
+// `compress`: engine/train/adapter_compression.h.
+int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
+                       std::ostream& err);
 
 }  // namespace loraplex::train_cli
 
