@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,9 +16,8 @@
 #include "engine/lora/lora_weight_key.h"
 #include "engine/runtime/torch_utils.h"
 #include "engine/safetensors/safetensors_reader.h"
-#include "engine/safetensors/safetensors_writer.h"
 #include "engine/train/file_util.h"
-#include "nlohmann/json.hpp"
+#include "engine/train/low_rank_factors.h"
 
 namespace loraplex::engine {
 namespace {
@@ -28,34 +26,6 @@ struct ModuleTensors {
   const TensorInfo* a = nullptr;  // [r, in]
   const TensorInfo* b = nullptr;  // [out, r]
 };
-
-// The module's name as PEFT matches rank_pattern and alpha_pattern keys.
-std::string ModuleName(int64_t layer, LinearKind kind) {
-  return absl::StrCat("model.layers.", layer, ".", LinearKindParent(kind), ".",
-                      LinearKindName(kind));
-}
-
-torch::Dtype TorchDtype(TensorDType dtype) {
-  switch (dtype) {
-    case TensorDType::kF16:
-      return torch::kFloat16;
-    case TensorDType::kBF16:
-      return torch::kBFloat16;
-    case TensorDType::kF32:
-      break;
-  }
-  return torch::kFloat32;
-}
-
-absl::Status AddTensor(SafetensorsWriter& writer, const std::string& name,
-                       const torch::Tensor& value, TensorDType dtype) {
-  const torch::Tensor stored =
-      value.to(torch::kCPU, TorchDtype(dtype)).contiguous();
-  std::string bytes(stored.numel() * TensorDTypeSize(dtype), '\0');
-  if (!bytes.empty())
-    std::memcpy(bytes.data(), stored.data_ptr(), bytes.size());
-  return writer.Add(name, dtype, stored.sizes().vec(), std::move(bytes));
-}
 
 // Pairs every lora_A with its lora_B, checking each key and shape against
 // what `config` resolves for the module.
@@ -73,7 +43,7 @@ PairModules(const LoraAdapterConfig& config, const SafetensorsFile& weights) {
   }
   for (const auto& [where, module] : modules) {
     const auto [layer, kind] = where;
-    const std::string name = ModuleName(layer, kind);
+    const std::string name = PeftModuleName(layer, kind);
     if (module.a == nullptr || module.b == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " has lora_", module.a == nullptr ? "B" : "A",
@@ -98,23 +68,6 @@ PairModules(const LoraAdapterConfig& config, const SafetensorsFile& weights) {
   return modules;
 }
 
-// The rank `options` keeps of singular values `sigma` (descending).
-int64_t KeptRank(const AdapterCompressionOptions& options,
-                 const std::vector<double>& sigma) {
-  const int64_t available = static_cast<int64_t>(sigma.size());
-  if (options.rank > 0) return std::min(options.rank, available);
-  double total = 0;
-  for (double s : sigma) total += s * s;
-  if (total == 0) return 1;  // A zero update: rank 1 of zeros.
-  double kept = 0;
-  for (int64_t k = 0; k < available; ++k) {
-    kept += sigma[k] * sigma[k];
-    // A relative slack for rounding: energy 1 keeps every non-zero value.
-    if (kept >= options.energy * total * (1 - 1e-12)) return k + 1;
-  }
-  return available;
-}
-
 struct CompressedModule {
   torch::Tensor a;  // [K, in], scale 1
   torch::Tensor b;  // [out, K]
@@ -131,51 +84,15 @@ CompressedModule Compress(const AdapterCompressionOptions& options,
   const auto [q_a, r_a] = torch::linalg_qr(a.t());     // [in, m2], [m2, r]
   const torch::Tensor core = scale * r_b.mm(r_a.t());  // [m1, m2]
   const auto [u, sigma, vh] = torch::linalg_svd(core, /*full_matrices=*/false);
-  const torch::Tensor sigma_cpu = sigma.contiguous();
-  std::vector<double> values(sigma_cpu.data_ptr<double>(),
-                             sigma_cpu.data_ptr<double>() + sigma_cpu.numel());
-  const int64_t kept = KeptRank(options, values);
+  const int64_t kept = KeptRank(options.rank, options.energy, sigma);
   CompressedModule out;
-  for (int64_t i = 0; i < static_cast<int64_t>(values.size()); ++i) {
-    const double energy = values[i] * values[i];
-    out.total_energy += energy;
-    if (i >= kept) out.dropped_energy += energy;
-  }
-  const torch::Tensor root = sigma.slice(0, 0, kept).sqrt();
-  out.b = q_b.mm(u.slice(1, 0, kept)) * root.unsqueeze(0);
-  out.a = (root.unsqueeze(1) * vh.slice(0, 0, kept)).mm(q_a.t());
+  const torch::Tensor energy = sigma.pow(2);
+  out.total_energy = energy.sum().item<double>();
+  out.dropped_energy = energy.slice(0, kept).sum().item<double>();
+  const LoraFactors factors = SplitTruncatedSvd(u, sigma, vh, kept);
+  out.b = q_b.mm(factors.b);
+  out.a = factors.a.mm(q_a.t());
   return out;
-}
-
-// The input's config with the ranks and scales of the compressed factors:
-// scale 1 everywhere (alpha = rank, no rsLoRA), the most common rank as r,
-// every other module's rank (and alpha) in the patterns.
-std::string CompressedConfigJson(const std::string& original_json,
-                                 const AdapterCompressionReport& report) {
-  std::map<int64_t, int64_t> modules_by_rank;
-  for (const ModuleCompression& m : report.modules) {
-    ++modules_by_rank[m.rank_out];
-  }
-  int64_t common_rank = 0;
-  int64_t most = 0;
-  for (const auto& [rank, count] : modules_by_rank) {
-    if (count > most) common_rank = rank, most = count;
-  }
-  nlohmann::json config = nlohmann::json::parse(original_json);
-  config["r"] = common_rank;
-  config["lora_alpha"] = common_rank;
-  config["use_rslora"] = false;
-  nlohmann::json ranks = nlohmann::json::object();
-  nlohmann::json alphas = nlohmann::json::object();
-  for (const ModuleCompression& m : report.modules) {
-    if (m.rank_out == common_rank) continue;
-    const std::string name = ModuleName(m.layer, *LinearKindFromName(m.module));
-    ranks[name] = m.rank_out;
-    alphas[name] = m.rank_out;
-  }
-  config["rank_pattern"] = ranks;
-  config["alpha_pattern"] = alphas;
-  return config.dump(2) + "\n";
 }
 
 absl::StatusOr<AdapterCompressionReport> CompressImpl(
@@ -203,6 +120,7 @@ absl::StatusOr<AdapterCompressionReport> CompressImpl(
   writer.SetMetadata("format", "pt");
   double total_energy = 0;
   double dropped_energy = 0;
+  std::vector<ModuleRank> ranks;
   for (const auto& [where, tensors] : *paired) {
     const auto [layer, kind] = where;
     const LoraModuleSpec spec = ResolveLoraModule(*config, layer, kind);
@@ -212,10 +130,9 @@ absl::StatusOr<AdapterCompressionReport> CompressImpl(
         *tensors.b, weights->Data(*tensors.b), torch::kFloat64, torch::kCPU);
     const CompressedModule compressed = Compress(options, a, b, spec.scale);
     const TensorDType dtype = tensors.a->dtype;
-    RETURN_IF_ERROR(AddTensor(writer, LoraWeightKeyName(layer, kind, true),
-                              compressed.a, dtype));
-    RETURN_IF_ERROR(AddTensor(writer, LoraWeightKeyName(layer, kind, false),
-                              compressed.b, dtype));
+    RETURN_IF_ERROR(AddLoraFactors(writer, layer, kind,
+                                   {compressed.a, compressed.b}, dtype));
+    ranks.push_back({layer, kind, compressed.a.size(0)});
 
     ModuleCompression m;
     m.layer = layer;
@@ -249,7 +166,7 @@ absl::StatusOr<AdapterCompressionReport> CompressImpl(
       writer.WriteFile(options.out_dir + "/adapter_model.safetensors"));
   RETURN_IF_ERROR(
       WriteFileAtomically(options.out_dir + "/adapter_config.json",
-                          CompressedConfigJson(config_json, report)));
+                          ConfigWithModuleRanks(config_json, ranks)));
   return report;
 }
 

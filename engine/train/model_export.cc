@@ -23,7 +23,9 @@ absl::Status AddTensor(SafetensorsWriter& writer, const std::string& name,
   return writer.AddFloat32(name, cpu.sizes().vec(), cpu.data_ptr<float>());
 }
 
-std::string PeftConfigJson(const PeftAdapterInfo& info) {
+}  // namespace
+
+std::string PeftAdapterConfigJson(const PeftAdapterInfo& info) {
   std::vector<std::string> targets;
   for (LinearKind kind : info.targets) {
     targets.emplace_back(LinearKindName(kind));
@@ -60,7 +62,7 @@ std::string PeftConfigJson(const PeftAdapterInfo& info) {
   return config.dump(2) + "\n";
 }
 
-}  // namespace
+namespace {}  // namespace
 
 absl::Status WriteHfModelDir(LlamaTrainModel& model, double initializer_range,
                              const std::string& tokenizer_dir,
@@ -95,7 +97,7 @@ absl::Status WritePeftAdapterDir(LlamaTrainModel& model,
   }
   RETURN_IF_ERROR(writer.WriteFile(out_dir + "/adapter_model.safetensors"));
   return WriteFileAtomically(out_dir + "/adapter_config.json",
-                             PeftConfigJson(info));
+                             PeftAdapterConfigJson(info));
 }
 
 absl::StatusOr<std::map<std::string, torch::Tensor>> ReadModelTensors(

@@ -31,6 +31,10 @@ struct PeftAdapterInfo {
   std::string base_model_name_or_path;
 };
 
+// adapter_config.json's text for a plain PEFT LoRA (CAUSAL_LM, no DoRA,
+// rsLoRA, bias or extra modules).
+std::string PeftAdapterConfigJson(const PeftAdapterInfo& info);
+
 // Writes adapter_config.json (PEFT LoRA, CAUSAL_LM) and
 // adapter_model.safetensors with PEFT's keys
 // ("base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight").

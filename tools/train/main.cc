@@ -16,6 +16,8 @@ constexpr char kUsage[] =
     "  lora       train a LoRA adapter (PEFT format) on a frozen base\n"
     "  eval       perplexity of a model (+ adapter) on text, via the engine\n"
     "  compress   rewrite a LoRA adapter at a lower rank (truncated SVD)\n"
+    "  extract    a LoRA adapter from a fully fine-tuned model (truncated "
+    "SVD)\n"
     "\n"
     "Run 'loraplex-train COMMAND --help' for a command's flags.\n";
 
@@ -42,6 +44,8 @@ int main(int argc, char** argv) {
     return train::RunEvalCommand(args, std::cout, std::cerr);
   if (command == "compress")
     return train::RunCompressCommand(args, std::cout, std::cerr);
+  if (command == "extract")
+    return train::RunExtractCommand(args, std::cout, std::cerr);
   std::cerr << "loraplex-train: unknown command '" << command << "'\n\n"
             << kUsage;
   return 2;

@@ -1,12 +1,17 @@
 #include "tools/train/train_commands.h"
 
 #include <cstdio>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/common/status_macros.h"
 #include "engine/train/adapter_compression.h"
+#include "engine/train/adapter_extraction.h"
 #include "engine/train/trainer.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/command_line.h"
@@ -464,6 +469,178 @@ int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
         "compressed %.4f\n",
         p["tokens"].get<int64_t>(), p["base"].get<double>(),
         p["adapter"].get<double>(), p["compressed"].get<double>());
+  }
+  out << "wrote " << options.out_dir << "\n";
+  return 0;
+}
+
+namespace {
+
+nlohmann::json ExtractionJson(const engine::AdapterExtractionReport& r) {
+  nlohmann::json modules = nlohmann::json::array();
+  for (const engine::ModuleExtraction& m : r.modules) {
+    modules.push_back({{"layer", m.layer},
+                       {"module", m.module},
+                       {"rank", m.rank},
+                       {"svd", m.randomized ? "randomized" : "full"},
+                       {"retained_energy", m.retained_energy},
+                       {"relative_error", m.relative_error},
+                       {"bytes", m.bytes}});
+  }
+  nlohmann::json changed = nlohmann::json::array();
+  for (const auto& [name, relative_change] : r.changed_untargeted) {
+    changed.push_back({{"tensor", name}, {"relative_change", relative_change}});
+  }
+  return {{"modules", modules},
+          {"max_rank", r.max_rank},
+          {"retained_energy", r.retained_energy},
+          {"relative_error", r.relative_error},
+          {"bytes", r.bytes},
+          {"changed_untargeted", changed}};
+}
+
+}  // namespace
+
+int RunExtractCommand(const std::vector<std::string>& args, std::ostream& out,
+                      std::ostream& err) {
+  const std::vector<FlagSpec> specs = {
+      ValueFlag("base", "base model directory (Hugging Face)"),
+      ValueFlag("tuned", "fully fine-tuned model directory, same architecture"),
+      ValueFlag("rank", "rank K of every module"),
+      ValueFlag("energy",
+                "per module, the smallest rank keeping this fraction of the "
+                "update's energy (0 < E <= 1)"),
+      ValueFlag("targets", "comma-separated layers: q,k,v,o,gate,up,down",
+                "q,k,v,o,gate,up,down"),
+      ValueFlag("svd",
+                "auto (randomized for --rank on matrices over 1024 on their "
+                "smaller side), full or randomized",
+                "auto"),
+      ValueFlag("base-model-name",
+                "base_model_name_or_path for adapter_config.json (default: "
+                "--base)"),
+      ValueFlag("out", "output directory (PEFT layout)"),
+      ValueFlag("eval-text",
+                "held-out text file(s): perplexity of base, tuned and "
+                "base + extracted adapter"),
+      ValueFlag("seq-len", "perplexity window length, BOS included", "128"),
+      ValueFlag("threads", "LibTorch CPU threads (0 = default)", "0"),
+      SwitchFlag("json", "print the report as JSON"),
+      SwitchFlag("help", "show this help"),
+  };
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "extract");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train extract --base DIR --tuned DIR (--rank K | --energy "
+        "E) [--targets q,v] --out DIR [--eval-text FILES...] [--json]",
+        "Writes a LoRA adapter approximating a fully fine-tuned model: per "
+        "targeted layer, the truncated\nSVD of W_tuned - W_base. Reports per "
+        "module the rank, retained energy, relative error and bytes,\nand "
+        "every other weight the tuned model changed (the adapter cannot carry "
+        "it).",
+        specs);
+    return 0;
+  }
+  engine::AdapterExtractionOptions options;
+  options.base_dir = cl->Get("base");
+  options.tuned_dir = cl->Get("tuned");
+  options.out_dir = cl->Get("out");
+  options.base_model_name = cl->Get("base-model-name");
+  options.targets = absl::StrSplit(cl->Get("targets"), ',', absl::SkipEmpty());
+  absl::Status usage = Require(*cl, "base");
+  if (usage.ok()) usage = Require(*cl, "tuned");
+  if (usage.ok()) usage = Require(*cl, "out");
+  if (usage.ok() && cl->Get("rank").empty() == cl->Get("energy").empty()) {
+    usage =
+        absl::InvalidArgumentError("give exactly one of --rank and --energy");
+  }
+  if (usage.ok() && !cl->Get("rank").empty()) {
+    auto rank = cl->GetInt("rank");
+    usage = rank.status();
+    if (usage.ok() && *rank < 1) {
+      usage = absl::InvalidArgumentError("--rank must be at least 1");
+    }
+    if (usage.ok()) options.rank = *rank;
+  }
+  if (usage.ok() && !cl->Get("energy").empty()) {
+    auto energy = cl->GetDouble("energy");
+    usage = energy.status();
+    if (usage.ok() && !(*energy > 0 && *energy <= 1)) {
+      usage = absl::InvalidArgumentError("--energy must be in (0, 1]");
+    }
+    if (usage.ok()) options.energy = *energy;
+  }
+  const std::string svd = cl->Get("svd");
+  if (svd == "full") {
+    options.svd = engine::SvdMethod::kFull;
+  } else if (svd == "randomized") {
+    options.svd = engine::SvdMethod::kRandomized;
+  } else if (svd != "auto" && usage.ok()) {
+    usage =
+        absl::InvalidArgumentError("--svd must be auto, full or randomized");
+  }
+  auto seq_len = cl->GetInt("seq-len");
+  auto threads = cl->GetInt("threads");
+  for (const absl::Status& s : {seq_len.status(), threads.status()}) {
+    if (usage.ok()) usage = s;
+  }
+  if (!usage.ok()) return UsageError(err, usage, "extract");
+
+  auto report = engine::ExtractLoraAdapter(options);
+  if (!report.ok()) return Failure(err, report.status(), "extract");
+  nlohmann::json json = ExtractionJson(*report);
+  const std::vector<std::string> eval_files = FilesOf(*cl, "eval-text");
+  if (!eval_files.empty()) {
+    engine::PerplexityOptions eval;
+    eval.text_files = eval_files;
+    eval.seq_len = *seq_len;
+    eval.num_threads = static_cast<int32_t>(*threads);
+    nlohmann::json perplexity;
+    for (const auto& [name, model, adapter] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"base", options.base_dir, ""},
+             {"tuned", options.tuned_dir, ""},
+             {"extracted", options.base_dir, options.out_dir}}) {
+      eval.model_dir = model;
+      eval.adapter_dir = adapter;
+      auto scored = engine::EvaluatePerplexity(eval);
+      if (!scored.ok()) return Failure(err, scored.status(), "extract");
+      perplexity[name] = scored->perplexity;
+      perplexity["tokens"] = scored->tokens;
+    }
+    json["heldout_perplexity"] = perplexity;
+  }
+  if (cl->Has("json")) {
+    out << json.dump(2) << "\n";
+    return 0;
+  }
+  out << absl::StrFormat("%-5s %-9s %5s %-10s %10s %10s %10s\n", "layer",
+                         "module", "rank", "svd", "energy", "rel_error",
+                         "bytes");
+  for (const engine::ModuleExtraction& m : report->modules) {
+    out << absl::StrFormat("%-5d %-9s %5d %-10s %10.6f %10.6f %10d\n", m.layer,
+                           m.module, m.rank,
+                           m.randomized ? "randomized" : "full",
+                           m.retained_energy, m.relative_error, m.bytes);
+  }
+  out << absl::StrFormat(
+      "total: %d modules, rank <= %d, retained energy %.6f, relative error "
+      "%.6f, %d bytes\n",
+      report->modules.size(), report->max_rank, report->retained_energy,
+      report->relative_error, report->bytes);
+  for (const auto& [name, change] : report->changed_untargeted) {
+    out << absl::StrFormat(
+        "NOT CARRIED: the tuned model changed %s (relative change %.3g)\n",
+        name, change);
+  }
+  if (json.contains("heldout_perplexity")) {
+    const nlohmann::json& p = json["heldout_perplexity"];
+    out << absl::StrFormat(
+        "held-out perplexity over %d tokens: base %.4f, tuned %.4f, base + "
+        "extracted %.4f\n",
+        p["tokens"].get<int64_t>(), p["base"].get<double>(),
+        p["tuned"].get<double>(), p["extracted"].get<double>());
   }
   out << "wrote " << options.out_dir << "\n";
   return 0;

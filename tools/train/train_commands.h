@@ -23,6 +23,9 @@ int RunEvalCommand(const std::vector<std::string>& args, std::ostream& out,
 // `compress`: engine/train/adapter_compression.h.
 int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
                        std::ostream& err);
+// `extract`: engine/train/adapter_extraction.h.
+int RunExtractCommand(const std::vector<std::string>& args, std::ostream& out,
+                      std::ostream& err);
 
 }  // namespace loraplex::train_cli
 
