@@ -36,7 +36,7 @@ trap cleanup EXIT
 for binary in service/server/loraplex-server tools/loadgen/loraplex-loadgen \
     bench/engine_decode_bench bench/make_bench_model \
     bench/engine_serving_bench bench/cold_adapter_bench \
-    bench/safetensors_header_bench; do
+    bench/safetensors_header_bench bench/lowrank_svd_bench; do
   [[ -x "$build/$binary" ]] || { echo "run_all: missing $build/$binary (build it first)" >&2; exit 1; }
 done
 loadgen="$build/tools/loadgen/loraplex-loadgen"
@@ -97,6 +97,10 @@ echo "run_all: 1. engine decode" >&2
 
 "$build/bench/safetensors_header_bench" --dir "$work" \
   > "$results/safetensors_header.json"
+
+# Full vs randomized SVD of a 4096 x 11008 update (loraplex-train extract).
+"$build/bench/lowrank_svd_bench" --threads "$threads" \
+  > "$results/lowrank_svd.json"
 
 "$build/bench/make_bench_model" --out "$work/model" "${geometry[@]}"
 
