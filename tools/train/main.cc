@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
     return train::RunCompressCommand(args, std::cout, std::cerr);
   if (command == "extract")
     return train::RunExtractCommand(args, std::cout, std::cerr);
+  if (command == "rank-sweep")
+    return train::RunRankSweepCommand(args, std::cout, std::cerr);
   std::cerr << "loraplex-train: unknown command '" << command << "'\n\n"
             << kUsage;
   return 2;

@@ -1,5 +1,9 @@
 #include "tools/train/train_commands.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <tuple>
@@ -7,11 +11,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/common/status_macros.h"
 #include "engine/train/adapter_compression.h"
 #include "engine/train/adapter_extraction.h"
+#include "engine/train/file_util.h"
+#include "engine/train/rank_sweep.h"
 #include "engine/train/trainer.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/command_line.h"
@@ -643,6 +650,198 @@ int RunExtractCommand(const std::vector<std::string>& args, std::ostream& out,
         p["tuned"].get<double>(), p["extracted"].get<double>());
   }
   out << "wrote " << options.out_dir << "\n";
+  return 0;
+}
+
+namespace {
+
+nlohmann::json SweepPointsJson(
+    const std::vector<engine::RankSweepPoint>& points) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const engine::RankSweepPoint& p : points) {
+    out.push_back({{"rank", p.rank},
+                   {"perplexity", p.perplexity},
+                   {"adapter_bytes", p.adapter_bytes},
+                   {"seconds", p.seconds}});
+  }
+  return out;
+}
+
+// A gnuplot script with its data inline: held-out perplexity (left axis)
+// and adapter bytes (right axis) against rank (log 2), trained and, when
+// present, compressed from the largest.
+std::string SweepPlotScript(const engine::RankSweepReport& r,
+                            const std::string& png) {
+  const auto block = [](const std::vector<engine::RankSweepPoint>& points) {
+    std::string lines;
+    for (const engine::RankSweepPoint& p : points) {
+      lines += absl::StrFormat("%d %.6f %d\n", p.rank, p.perplexity,
+                               p.adapter_bytes);
+    }
+    return lines + "e\n";
+  };
+  std::string script = absl::StrFormat(
+      "set terminal pngcairo size 900,520 font \"sans,11\"\n"
+      "set output \"%s\"\n"
+      "set title \"Held-out perplexity by LoRA rank (base %.3f, chosen rank "
+      "%d)\"\n"
+      "set logscale x 2\n"
+      "set xlabel \"rank\"\n"
+      "set ylabel \"held-out perplexity\"\n"
+      "set y2label \"adapter bytes\"\n"
+      "set ytics nomirror\n"
+      "set y2tics\n"
+      "set grid\n"
+      "plot '-' using 1:2 with linespoints lw 2 title \"trained\", "
+      "'-' using 1:3 axes x1y2 with lines dt 2 title \"adapter bytes\"",
+      png, r.base_perplexity, r.chosen_rank);
+  if (!r.compressed.empty()) {
+    script +=
+        ", '-' using 1:2 with linespoints lw 2 title \"compressed from the "
+        "largest\"";
+  }
+  script += "\n" + block(r.trained) + block(r.trained);
+  if (!r.compressed.empty()) script += block(r.compressed);
+  return script;
+}
+
+// Runs `gnuplot script` without a shell; false when gnuplot is missing or
+// fails.
+bool RunGnuplot(const std::string& script_path) {
+  pid_t pid = 0;
+  std::string program = "gnuplot";
+  std::string path = script_path;
+  char* argv[] = {program.data(), path.data(), nullptr};
+  if (posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv, environ) != 0) {
+    return false;
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+int RunRankSweepCommand(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err) {
+  std::vector<FlagSpec> specs = {
+      ValueFlag("model", "base model directory (with its tokenizer)"),
+      ValueFlag("train", "training text file(s)"),
+      ValueFlag("heldout", "held-out text file(s) to score every adapter on"),
+      ValueFlag("ranks", "comma-separated ranks", "1,2,4,8,16,32,64"),
+      ValueFlag("alpha-per-rank", "alpha = this x rank at every rank", "2"),
+      ValueFlag("targets", "comma-separated layers: q,k,v,o,gate,up,down",
+                "q,k,v,o"),
+      ValueFlag("tolerance",
+                "choose the smallest rank within this fraction of the best "
+                "perplexity",
+                "0.01"),
+      SwitchFlag("compressed",
+                 "also compress the largest rank's adapter to every smaller "
+                 "rank and score it"),
+      ValueFlag("eval-seq-len", "perplexity window length, BOS included",
+                "128"),
+      ValueFlag("out",
+                "output directory: sweep.json, sweep.gp, sweep.png, r<rank>/"),
+  };
+  for (FlagSpec& spec : TrainingFlagSpecs("2e-3", "0.0")) specs.push_back(spec);
+  auto cl = CommandLine::Parse(args, specs);
+  if (!cl.ok()) return UsageError(err, cl.status(), "rank-sweep");
+  if (cl->Has("help")) {
+    out << cli::FormatHelp(
+        "loraplex-train rank-sweep --model DIR --train FILES... --heldout "
+        "FILES... --ranks 1,2,4,8 --steps S --out DIR",
+        "Trains one adapter per rank with the same data, seed and steps, "
+        "scores each on the held-out\ntext through the engine, and names the "
+        "smallest rank within --tolerance of the best. Writes\nsweep.json "
+        "and a gnuplot script sweep.gp, drawn as sweep.png when gnuplot is "
+        "installed.",
+        specs);
+    return 0;
+  }
+  engine::RankSweepOptions options;
+  options.base_dir = cl->Get("model");
+  options.train_files = FilesOf(*cl, "train");
+  options.heldout_files = cl->GetAll("heldout");
+  options.out_dir = cl->Get("out");
+  options.compressed_series = cl->Get("compressed") == "true";
+  options.targets = absl::StrSplit(cl->Get("targets"), ',', absl::SkipEmpty());
+  absl::Status usage = Require(*cl, "model");
+  if (usage.ok()) usage = Require(*cl, "out");
+  if (usage.ok()) usage = Require(*cl, "heldout");
+  options.ranks.clear();
+  for (absl::string_view r :
+       absl::StrSplit(cl->Get("ranks"), ',', absl::SkipEmpty())) {
+    int64_t rank = 0;
+    if (!absl::SimpleAtoi(r, &rank) && usage.ok()) {
+      usage = absl::InvalidArgumentError(
+          absl::StrCat("--ranks: '", r, "' is not a number"));
+    }
+    options.ranks.push_back(rank);
+  }
+  auto alpha = cl->GetDouble("alpha-per-rank");
+  auto tolerance = cl->GetDouble("tolerance");
+  auto eval_seq_len = cl->GetInt("eval-seq-len");
+  auto training = TrainingOptionsFrom(*cl);
+  auto progress = ProgressOptionsFrom(*cl);
+  for (const absl::Status& s :
+       {alpha.status(), tolerance.status(), eval_seq_len.status(),
+        training.status(), progress.status()}) {
+    if (usage.ok()) usage = s;
+  }
+  if (!usage.ok()) return UsageError(err, usage, "rank-sweep");
+  options.alpha_per_rank = *alpha;
+  options.tolerance = *tolerance;
+  options.eval_seq_len = *eval_seq_len;
+  options.training = *training;
+
+  auto report = engine::RunRankSweep(options, *progress);
+  if (!report.ok()) return Failure(err, report.status(), "rank-sweep");
+  const nlohmann::json json = {
+      {"model", options.base_dir},
+      {"train", options.train_files},
+      {"heldout", options.heldout_files},
+      {"targets", options.targets},
+      {"alpha_per_rank", options.alpha_per_rank},
+      {"steps", options.training.steps},
+      {"seed", options.training.seed},
+      {"heldout_tokens", report->heldout_tokens},
+      {"base_perplexity", report->base_perplexity},
+      {"trained", SweepPointsJson(report->trained)},
+      {"compressed", SweepPointsJson(report->compressed)},
+      {"tolerance", options.tolerance},
+      {"best_rank", report->best_rank},
+      {"chosen_rank", report->chosen_rank}};
+  absl::Status written = engine::WriteFileAtomically(
+      options.out_dir + "/sweep.json", json.dump(2) + "\n");
+  const std::string script = options.out_dir + "/sweep.gp";
+  if (written.ok()) {
+    written = engine::WriteFileAtomically(
+        script, SweepPlotScript(*report, options.out_dir + "/sweep.png"));
+  }
+  if (!written.ok()) return Failure(err, written, "rank-sweep");
+  out << absl::StrFormat("%6s %12s %14s %10s\n", "rank", "perplexity",
+                         "adapter bytes", "seconds");
+  for (const engine::RankSweepPoint& p : report->trained) {
+    out << absl::StrFormat("%6d %12.4f %14d %10.1f\n", p.rank, p.perplexity,
+                           p.adapter_bytes, p.seconds);
+  }
+  for (const engine::RankSweepPoint& p : report->compressed) {
+    out << absl::StrFormat("%5dc %12.4f %14d %10.1f\n", p.rank, p.perplexity,
+                           p.adapter_bytes, p.seconds);
+  }
+  out << absl::StrFormat(
+      "base perplexity %.4f over %d tokens; best rank %d; chosen rank %d "
+      "(within %.1f%% of the best)\n",
+      report->base_perplexity, report->heldout_tokens, report->best_rank,
+      report->chosen_rank, 100 * options.tolerance);
+  if (RunGnuplot(script)) {
+    out << "wrote " << options.out_dir << "/sweep.json and sweep.png\n";
+  } else {
+    out << "wrote " << options.out_dir
+        << "/sweep.json (no sweep.png: install gnuplot and run 'gnuplot "
+        << script << "')\n";
+  }
   return 0;
 }
 

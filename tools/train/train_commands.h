@@ -26,6 +26,9 @@ int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
 // `extract`: engine/train/adapter_extraction.h.
 int RunExtractCommand(const std::vector<std::string>& args, std::ostream& out,
                       std::ostream& err);
+// `rank-sweep`: engine/train/rank_sweep.h.
+int RunRankSweepCommand(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err);
 
 }  // namespace loraplex::train_cli
 

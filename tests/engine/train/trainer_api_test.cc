@@ -6,6 +6,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "engine/engine.h"
+#include "engine/train/rank_sweep.h"
 #include "engine/train/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -249,6 +250,55 @@ TEST_F(TrainerApiTest, ReportsBadInputs) {
   eval.batch_size = 0;
   EXPECT_EQ(EvaluatePerplexity(eval).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TrainerApiTest, RankSweepTrainsScoresAndChoosesARank) {
+  RankSweepOptions options;
+  options.base_dir = dir_->Join("base");
+  options.train_files = {dir_->Join("code.txt")};
+  options.heldout_files = {dir_->Join("code.txt")};
+  options.ranks = {4, 1};
+  options.targets = {"q", "v"};
+  options.training = FastTraining(10);
+  options.compressed_series = true;
+  options.eval_seq_len = 32;
+  options.out_dir = dir_->Join("sweep");
+  auto report = RunRankSweep(options, Quiet());
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->trained.size(), 2u);
+  ASSERT_EQ(report->compressed.size(), 2u);
+  EXPECT_EQ(report->trained[0].rank, 1);
+  EXPECT_EQ(report->trained[1].rank, 4);
+  EXPECT_GT(report->heldout_tokens, 100);
+  for (const RankSweepPoint& p : report->trained) {
+    EXPECT_LT(p.perplexity, report->base_perplexity) << "rank " << p.rank;
+    EXPECT_TRUE(std::filesystem::exists(dir_->Join(
+        "sweep/r" + std::to_string(p.rank) + "/adapter_model.safetensors")));
+  }
+  // A larger rank, a larger file (here mostly header: the model is tiny).
+  EXPECT_GT(report->trained[1].adapter_bytes, report->trained[0].adapter_bytes);
+  // Compressing the largest to its own rank rewrites it exactly.
+  EXPECT_NEAR(report->compressed[1].perplexity, report->trained[1].perplexity,
+              1e-4 * report->trained[1].perplexity);
+  EXPECT_EQ(report->chosen_rank, ChooseRank(report->trained, 0.01));
+  EXPECT_EQ(report->best_rank, ChooseRank(report->trained, 0));
+
+  options.ranks = {2, 2};
+  EXPECT_EQ(RunRankSweep(options, Quiet()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.ranks = {2};
+  options.heldout_files.clear();
+  EXPECT_EQ(RunRankSweep(options, Quiet()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ChooseRankTest, SmallestRankWithinToleranceOfTheBest) {
+  const std::vector<RankSweepPoint> points = {
+      {1, 10.5, 0, 0}, {2, 10.05, 0, 0}, {4, 10.0, 0, 0}, {8, 10.02, 0, 0}};
+  EXPECT_EQ(ChooseRank(points, 0.01), 2);
+  EXPECT_EQ(ChooseRank(points, 0.0), 4);
+  EXPECT_EQ(ChooseRank(points, 0.1), 1);
+  EXPECT_EQ(ChooseRank({}, 0.01), 0);
 }
 
 }  // namespace
