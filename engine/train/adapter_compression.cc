@@ -174,16 +174,7 @@ absl::StatusOr<AdapterCompressionReport> CompressImpl(
 
 absl::StatusOr<AdapterCompressionReport> CompressLoraAdapter(
     const AdapterCompressionOptions& options) {
-  const bool by_rank = options.rank > 0;
-  const bool by_energy = options.energy != 0;
-  if (by_rank == by_energy || options.rank < 0) {
-    return absl::InvalidArgumentError(
-        "give exactly one of a rank (>= 1) and an energy fraction in (0, 1]");
-  }
-  if (by_energy && !(options.energy > 0 && options.energy <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the energy fraction must be in (0, 1], not ", options.energy));
-  }
+  RETURN_IF_ERROR(CheckRankOrEnergy(options.rank, options.energy));
   if (options.adapter_dir.empty() || options.out_dir.empty()) {
     return absl::InvalidArgumentError(
         "the adapter and output directories "

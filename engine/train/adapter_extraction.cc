@@ -235,17 +235,8 @@ absl::StatusOr<AdapterExtractionReport> ExtractImpl(
 
 absl::StatusOr<AdapterExtractionReport> ExtractLoraAdapter(
     const AdapterExtractionOptions& options) {
-  const bool by_rank = options.rank > 0;
-  const bool by_energy = options.energy != 0;
-  if (by_rank == by_energy || options.rank < 0) {
-    return absl::InvalidArgumentError(
-        "give exactly one of a rank (>= 1) and an energy fraction in (0, 1]");
-  }
-  if (by_energy && !(options.energy > 0 && options.energy <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the energy fraction must be in (0, 1], not ", options.energy));
-  }
-  if (by_energy && options.svd == SvdMethod::kRandomized) {
+  RETURN_IF_ERROR(CheckRankOrEnergy(options.rank, options.energy));
+  if (options.energy != 0 && options.svd == SvdMethod::kRandomized) {
     return absl::InvalidArgumentError(
         "an energy fraction needs the whole spectrum: use the full SVD");
   }

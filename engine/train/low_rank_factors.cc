@@ -44,6 +44,20 @@ constexpr int kPowerIterations = 2;
 
 }  // namespace
 
+absl::Status CheckRankOrEnergy(int64_t rank, double energy) {
+  const bool by_rank = rank > 0;
+  const bool by_energy = energy != 0;
+  if (by_rank == by_energy || rank < 0) {
+    return absl::InvalidArgumentError(
+        "give exactly one of a rank (>= 1) and an energy fraction in (0, 1]");
+  }
+  if (by_energy && !(energy > 0 && energy <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the energy fraction must be in (0, 1], not ", energy));
+  }
+  return absl::OkStatus();
+}
+
 Svd FullSvd(const torch::Tensor& m) {
   auto [u, sigma, vh] = torch::linalg_svd(m, /*full_matrices=*/false);
   return {u, sigma, vh};

@@ -32,6 +32,10 @@ Svd FullSvd(const torch::Tensor& m);
 // SVD of the small Qᵀ·m (Halko, Martinsson & Tropp 2011).
 Svd RandomizedSvd(const torch::Tensor& m, int64_t rank, uint64_t seed);
 
+// Exactly one of `rank` (>= 1) and `energy` (in (0, 1]) is set; else
+// INVALID_ARGUMENT. The options of compress and extract.
+absl::Status CheckRankOrEnergy(int64_t rank, double energy);
+
 // How many singular values to keep: min(rank, available) when rank > 0,
 // else the fewest whose squares reach `energy` of the total (1 for an
 // all-zero spectrum). `sigma` is descending.

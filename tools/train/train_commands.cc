@@ -86,6 +86,26 @@ absl::Status Require(const CommandLine& cl, const std::string& flag) {
   return absl::OkStatus();
 }
 
+// --rank K or --energy E, exactly one (compress and extract).
+absl::Status RankOrEnergyFrom(const CommandLine& cl, int64_t* rank,
+                              double* energy) {
+  if (cl.Get("rank").empty() == cl.Get("energy").empty()) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --rank and --energy");
+  }
+  if (!cl.Get("rank").empty()) {
+    ASSIGN_OR_RETURN(*rank, cl.GetInt("rank"));
+    if (*rank < 1)
+      return absl::InvalidArgumentError("--rank must be at least 1");
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(*energy, cl.GetDouble("energy"));
+  if (!(*energy > 0 && *energy <= 1)) {
+    return absl::InvalidArgumentError("--energy must be in (0, 1]");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<engine::TrainingOptions> TrainingOptionsFrom(
     const CommandLine& cl) {
   engine::TrainingOptions o;
@@ -409,26 +429,7 @@ int RunCompressCommand(const std::vector<std::string>& args, std::ostream& out,
   options.out_dir = cl->Get("out");
   absl::Status usage = Require(*cl, "adapter");
   if (usage.ok()) usage = Require(*cl, "out");
-  if (usage.ok() && cl->Get("rank").empty() == cl->Get("energy").empty()) {
-    usage =
-        absl::InvalidArgumentError("give exactly one of --rank and --energy");
-  }
-  if (usage.ok() && !cl->Get("rank").empty()) {
-    auto rank = cl->GetInt("rank");
-    usage = rank.status();
-    if (usage.ok() && *rank < 1) {
-      usage = absl::InvalidArgumentError("--rank must be at least 1");
-    }
-    if (usage.ok()) options.rank = *rank;
-  }
-  if (usage.ok() && !cl->Get("energy").empty()) {
-    auto energy = cl->GetDouble("energy");
-    usage = energy.status();
-    if (usage.ok() && !(*energy > 0 && *energy <= 1)) {
-      usage = absl::InvalidArgumentError("--energy must be in (0, 1]");
-    }
-    if (usage.ok()) options.energy = *energy;
-  }
+  if (usage.ok()) usage = RankOrEnergyFrom(*cl, &options.rank, &options.energy);
   const std::vector<std::string> eval_files = FilesOf(*cl, "eval-text");
   if (usage.ok() && cl->Get("model").empty() != eval_files.empty()) {
     usage = absl::InvalidArgumentError(
@@ -558,26 +559,7 @@ int RunExtractCommand(const std::vector<std::string>& args, std::ostream& out,
   absl::Status usage = Require(*cl, "base");
   if (usage.ok()) usage = Require(*cl, "tuned");
   if (usage.ok()) usage = Require(*cl, "out");
-  if (usage.ok() && cl->Get("rank").empty() == cl->Get("energy").empty()) {
-    usage =
-        absl::InvalidArgumentError("give exactly one of --rank and --energy");
-  }
-  if (usage.ok() && !cl->Get("rank").empty()) {
-    auto rank = cl->GetInt("rank");
-    usage = rank.status();
-    if (usage.ok() && *rank < 1) {
-      usage = absl::InvalidArgumentError("--rank must be at least 1");
-    }
-    if (usage.ok()) options.rank = *rank;
-  }
-  if (usage.ok() && !cl->Get("energy").empty()) {
-    auto energy = cl->GetDouble("energy");
-    usage = energy.status();
-    if (usage.ok() && !(*energy > 0 && *energy <= 1)) {
-      usage = absl::InvalidArgumentError("--energy must be in (0, 1]");
-    }
-    if (usage.ok()) options.energy = *energy;
-  }
+  if (usage.ok()) usage = RankOrEnergyFrom(*cl, &options.rank, &options.energy);
   const std::string svd = cl->Get("svd");
   if (svd == "full") {
     options.svd = engine::SvdMethod::kFull;
