@@ -8,6 +8,7 @@
 #include "engine/runtime/torch_utils.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/train/model_export.h"
+#include "engine/train/pissa.h"
 #include "engine/train/trainer.h"
 #include "engine/train/training_loop.h"
 #include "engine/train/training_options.h"
@@ -51,6 +52,11 @@ absl::StatusOr<TrainReport> TrainLora(const LoraTrainOptions& options,
   for (torch::Tensor& p : model->parameters()) p.requires_grad_(false);
   const double scale = options.alpha / static_cast<double>(options.rank);
   model->AttachLora(kinds, options.rank, scale);
+  const bool pissa = options.init == LoraInit::kPissa;
+  PissaStart pissa_start;
+  if (pissa) {
+    ASSIGN_OR_RETURN(pissa_start, InitializePissa(model, kinds, o.seed));
+  }
 
   TrainingLoopSetup setup;
   for (auto& [name, p] : model->LoraParameters()) setup.decayed.push_back(p);
@@ -62,6 +68,7 @@ absl::StatusOr<TrainReport> TrainLora(const LoraTrainOptions& options,
       o, absl::StrCat("lora base=", options.base_dir, " r=", options.rank,
                       " alpha=", options.alpha,
                       " targets=", absl::StrJoin(target_names, ","),
+                      pissa ? " init=pissa" : "",
                       " corpus=", absl::StrJoin(options.corpus_files, ","),
                       " tokens=", corpus.train_tokens()));
   setup.label = "[lora]";
@@ -72,6 +79,13 @@ absl::StatusOr<TrainReport> TrainLora(const LoraTrainOptions& options,
     if (p.requires_grad()) report.trainable_parameters += p.numel();
   }
   TrainingProgress notes(progress, setup.label, 0, o.steps);
+  if (pissa) {
+    notes.Note(absl::StrFormat(
+        "PiSSA: factors start at the top %d singular directions of %d "
+        "weights (%d by randomized SVD); the adapter is written at rank %d",
+        options.rank, pissa_start.factors.size(),
+        pissa_start.randomized_modules, 2 * options.rank));
+  }
   report.initial_heldout_perplexity =
       HeldoutPerplexity(model, corpus, o.batch_size);
   notes.Note(absl::StrFormat(
@@ -101,7 +115,14 @@ absl::StatusOr<TrainReport> TrainLora(const LoraTrainOptions& options,
   info.base_model_name_or_path = options.base_model_name.empty()
                                      ? options.base_dir
                                      : options.base_model_name;
-  RETURN_IF_ERROR(WritePeftAdapterDir(model, info, options.out_dir));
+  if (pissa) {
+    RETURN_IF_ERROR(
+        WritePissaAdapterDir(model, pissa_start, info, options.out_dir));
+  } else {
+    RETURN_IF_ERROR(WritePeftAdapterDir(model, info, options.out_dir));
+  }
+  report.adapter_rank = pissa ? 2 * options.rank : options.rank;
+  report.lora_init = pissa ? "pissa" : "default";
   RETURN_IF_ERROR(WriteTrainReport(options.out_dir, "lora", o, report));
   return report;
 }

@@ -62,8 +62,6 @@ std::string PeftAdapterConfigJson(const PeftAdapterInfo& info) {
   return config.dump(2) + "\n";
 }
 
-namespace {}  // namespace
-
 absl::Status WriteHfModelDir(LlamaTrainModel& model, double initializer_range,
                              const std::string& tokenizer_dir,
                              const std::string& out_dir) {

@@ -30,6 +30,11 @@ class LoraLinearImpl : public torch::nn::Module {
   // (a = sqrt(5)), B zeros, so the layer's output is unchanged at first.
   void AttachLora(int64_t rank, double scale);
   bool has_lora() const { return !lora_a_.is_empty(); }
+  // The branch's factors (parameters: writes change the layer) and scale;
+  // only with has_lora().
+  torch::Tensor lora_a_weight() const { return lora_a_->weight; }
+  torch::Tensor lora_b_weight() const { return lora_b_->weight; }
+  double lora_scale() const { return lora_scale_; }
 
   torch::Tensor weight;
 

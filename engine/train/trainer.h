@@ -65,6 +65,16 @@ struct BaseTrainOptions {
   TrainingOptions training;
 };
 
+// How the LoRA factors start.
+enum class LoraInit {
+  // PEFT's default: A Kaiming-uniform, B zero; the model starts as the base.
+  kDefault,
+  // PiSSA: the factors start at each target weight's top-r singular
+  // directions and the layer keeps the residual; the adapter is written as
+  // an exact rank-2r LoRA of the unchanged base (engine/train/pissa.h).
+  kPissa,
+};
+
 struct LoraTrainOptions {
   std::string base_dir;  // A directory TrainBaseModel wrote (or any HF
                          // float32/16 Llama with a tokenizer).
@@ -74,6 +84,7 @@ struct LoraTrainOptions {
   double alpha = 16;  // scale = alpha / rank
   // Short ("q") or full ("q_proj") names of the adapted linear layers.
   std::vector<std::string> targets = {"q", "k", "v", "o"};
+  LoraInit init = LoraInit::kDefault;
   // Written to adapter_config.json; defaults to base_dir.
   std::string base_model_name;
   TrainingOptions training;
@@ -93,6 +104,10 @@ struct TrainReport {
   double heldout_perplexity = 0;
   double seconds = 0;
   double tokens_per_second = 0;
+  // LoRA runs: the rank of the written adapter (2 x rank with PiSSA) and
+  // the initialisation ("default", "pissa"); 0 and empty for base runs.
+  int64_t adapter_rank = 0;
+  std::string lora_init;
 };
 
 absl::StatusOr<TrainReport> TrainBaseModel(const BaseTrainOptions& options,

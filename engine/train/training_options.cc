@@ -102,6 +102,9 @@ absl::Status WriteTrainReport(const std::string& out_dir,
         {"clip_norm", o.clip_norm},
         {"seed", o.seed},
         {"heldout_fraction", o.heldout_fraction}}}};
+  if (r.adapter_rank > 0) {
+    report["lora"] = {{"init", r.lora_init}, {"adapter_rank", r.adapter_rank}};
+  }
   return WriteFileAtomically(out_dir + "/train_report.json",
                              report.dump(2) + "\n");
 }

@@ -153,6 +153,11 @@ void PrintReport(std::ostream& out, const engine::TrainReport& r,
       r.steps, r.parameters, r.trainable_parameters, r.first_loss, r.final_loss,
       r.heldout_perplexity, before, r.heldout_tokens, r.tokens_per_second,
       r.seconds, out_dir);
+  if (r.lora_init == "pissa") {
+    out << absl::StrFormat(
+        "PiSSA: the adapter is a rank-%d LoRA of the unchanged base\n",
+        r.adapter_rank);
+  }
 }
 
 }  // namespace
@@ -254,6 +259,11 @@ int RunLoraCommand(const std::vector<std::string>& args, std::ostream& out,
       ValueFlag("alpha", "LoRA alpha (scale = alpha / r)", "16"),
       ValueFlag("targets", "comma-separated layers: q,k,v,o,gate,up,down",
                 "q,k,v,o"),
+      ValueFlag("init",
+                "how the factors start: default (PEFT's: B zero) or pissa "
+                "(each weight's top-r singular directions; the adapter is "
+                "written at rank 2r)",
+                "default"),
       ValueFlag("base-model-name",
                 "base_model_name_or_path for adapter_config.json (default: "
                 "--base)"),
@@ -287,6 +297,12 @@ int RunLoraCommand(const std::vector<std::string>& args, std::ostream& out,
   for (const absl::Status& s :
        {rank.status(), alpha.status(), training.status(), progress.status()}) {
     if (usage.ok()) usage = s;
+  }
+  if (cl->Get("init") == "pissa") {
+    options.init = engine::LoraInit::kPissa;
+  } else if (cl->Get("init") != "default" && usage.ok()) {
+    usage = absl::InvalidArgumentError(absl::StrCat(
+        "--init must be default or pissa, not '", cl->Get("init"), "'"));
   }
   if (!usage.ok()) return UsageError(err, usage, "lora");
   options.rank = *rank;

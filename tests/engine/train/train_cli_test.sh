@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# ctest train.cli_compress_and_extract: `loraplex-train compress` and
-# `extract` through the built binary — exit codes, JSON reports, files.
-#   train_cli_test.sh LORAPLEX_TRAIN TEST_DATA_DIR
+# ctest train.cli: `loraplex-train compress`, `extract` and `lora --init`
+# through the built binary — exit codes, reports, files.
+#   train_cli_test.sh LORAPLEX_TRAIN TEST_DATA_DIR DEMO_MODEL_DIR
 set -uo pipefail
 bin=$1
 model=$2/fixtures/hf-dev/llama-gqa/model
 adapter=$2/fixtures/hf-dev/llama-gqa/adapters/all-r16
+demo=$3
 work=$(mktemp -d "${TMPDIR:-/tmp}/loraplex-train-cli-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -36,4 +37,17 @@ grep -q '"target_modules"' "$work/e/adapter_config.json" || fail "extract wrote 
   --out "$work/x" 2>"$work/err"
 rc=$?
 ((rc == 1)) || fail "extract --energy --svd randomized exited $rc, not 1"
+
+# PiSSA: a rank-r run writes a rank-2r adapter of the unchanged base.
+"$bin" lora --base "$demo" --corpus "$demo/heldout/code.txt" --init svd \
+  --out "$work/x" 2>"$work/err"
+rc=$?
+((rc == 2)) || fail "lora --init svd exited $rc, not 2"
+grep -q -- "--init must be default or pissa" "$work/err" || fail "usage message: $(cat "$work/err")"
+"$bin" lora --base "$demo" --corpus "$demo/heldout/code.txt" --init pissa \
+  --rank 2 --alpha 4 --targets q,v --steps 2 --seq-len 32 --batch-size 2 \
+  --eval-fraction 0.1 --quiet --out "$work/p" >"$work/out" ||
+  fail "lora --init pissa exited $?"
+grep -q '"r": 4' "$work/p/adapter_config.json" || fail "PiSSA adapter: r is not 4"
+grep -q 'rank-4 LoRA of the unchanged base' "$work/out" || fail "lora output: $(cat "$work/out")"
 echo "OK"

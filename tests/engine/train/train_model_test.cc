@@ -31,7 +31,6 @@ using ::testing::HasSubstr;
 using namespace train_testing;  // NOLINT: test helpers
 
 constexpr int64_t kSeqLen = 24;
-constexpr float kLogitTolerance = 1e-4f;
 
 ProgressOptions Quiet() {
   ProgressOptions p;
@@ -56,37 +55,12 @@ TrainingLoopSetup BaseSetup(LlamaTrainModel& model, int64_t steps,
   return setup;
 }
 
-LlamaTrainModel NewModel(const ModelConfig& config, uint64_t seed = 5) {
-  torch::manual_seed(seed);
-  return LlamaTrainModel(config, 0.02, /*max_positions=*/64);
-}
-
 std::map<std::string, torch::Tensor> Snapshot(LlamaTrainModel& model) {
   std::map<std::string, torch::Tensor> copy;
   for (const auto& item : model->named_parameters()) {
     copy[item.key()] = item.value().detach().clone();
   }
   return copy;
-}
-
-std::unique_ptr<LlamaModel> LoadIntoEngine(const std::string& dir) {
-  auto config = LoadModelConfig(dir);
-  EXPECT_TRUE(config.ok()) << config.status();
-  auto checkpoint = SafetensorsCheckpoint::Open(dir);
-  EXPECT_TRUE(checkpoint.ok()) << checkpoint.status();
-  auto model =
-      LlamaModel::Load(*config, **checkpoint, torch::kCPU, torch::kFloat32, 64);
-  EXPECT_TRUE(model.ok()) << model.status();
-  return *std::move(model);
-}
-
-void ExpectSameLogits(const std::vector<torch::Tensor>& trainer,
-                      const torch::Tensor& engine) {
-  ASSERT_EQ(engine.size(0), static_cast<int64_t>(trainer.size()));
-  for (size_t i = 0; i < trainer.size(); ++i) {
-    const float diff = (trainer[i] - engine[i]).abs().max().item<float>();
-    EXPECT_LT(diff, kLogitTolerance) << "prompt " << i;
-  }
 }
 
 TEST(TrainModelTest, NamesParametersAsHuggingFace) {

@@ -14,6 +14,7 @@
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/llama_model.h"
 #include "engine/runtime/lora_bank.h"
+#include "engine/safetensors/safetensors_reader.h"
 #include "engine/train/bpe_trainer.h"
 #include "engine/train/model_spec.h"
 #include "engine/train/token_corpus.h"
@@ -108,6 +109,35 @@ inline torch::Tensor EngineLogits(
                               lora_slot, true});
   }
   return model.Forward(tokens, rows, kv, bank);
+}
+
+// A fresh trainer model with HF's initialisation from `seed`.
+inline LlamaTrainModel NewModel(const ModelConfig& config, uint64_t seed = 5) {
+  torch::manual_seed(seed);
+  return LlamaTrainModel(config, 0.02, /*max_positions=*/64);
+}
+
+// The Hugging Face directory `dir` in the inference engine (float32, CPU).
+inline std::unique_ptr<LlamaModel> LoadIntoEngine(const std::string& dir) {
+  auto config = LoadModelConfig(dir);
+  EXPECT_TRUE(config.ok()) << config.status();
+  auto checkpoint = SafetensorsCheckpoint::Open(dir);
+  EXPECT_TRUE(checkpoint.ok()) << checkpoint.status();
+  auto model =
+      LlamaModel::Load(*config, **checkpoint, torch::kCPU, torch::kFloat32, 64);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *std::move(model);
+}
+
+// Trainer logits (one tensor per prompt) against the engine's rows.
+inline void ExpectSameLogits(const std::vector<torch::Tensor>& trainer,
+                             const torch::Tensor& engine,
+                             float tolerance = 1e-4f) {
+  ASSERT_EQ(engine.size(0), static_cast<int64_t>(trainer.size()));
+  for (size_t i = 0; i < trainer.size(); ++i) {
+    const float diff = (trainer[i] - engine[i]).abs().max().item<float>();
+    EXPECT_LT(diff, tolerance) << "prompt " << i;
+  }
 }
 
 inline std::vector<std::vector<int64_t>> TestPrompts() {

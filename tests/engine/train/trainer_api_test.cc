@@ -2,6 +2,7 @@
 // tokenizer -> base model -> LoRA adapter -> perplexity, with the outputs
 // loaded by the Engine, plus their error paths.
 #include <filesystem>
+#include <iostream>
 #include <string>
 
 #include "absl/synchronization/notification.h"
@@ -201,6 +202,47 @@ TEST_F(TrainerApiTest, EvaluatePerplexityScoresAdaptersThroughTheEngine) {
   auto adapted = EvaluatePerplexity(options);
   ASSERT_TRUE(adapted.ok()) << adapted.status();
   EXPECT_EQ(adapted->tokens, base->tokens);
+  EXPECT_LT(adapted->perplexity, base->perplexity);
+}
+
+TEST_F(TrainerApiTest, PissaRunStartsAtTheBaseAndWritesARank2rAdapter) {
+  LoraTrainOptions pissa = CodeAdapter("code-pissa");
+  pissa.init = LoraInit::kPissa;
+  auto report = TrainLoraAdapter(pissa, Quiet());
+  ASSERT_TRUE(report.ok()) << report.status();
+  auto plain = TrainLoraAdapter(CodeAdapter("code-plain"), Quiet());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  std::cout << "code held-out perplexity: base "
+            << plain->initial_heldout_perplexity << ", default init "
+            << plain->heldout_perplexity << ", PiSSA "
+            << report->heldout_perplexity << "\n";
+  // Residual + principal factors is the base model at step 0.
+  EXPECT_NEAR(report->initial_heldout_perplexity,
+              plain->initial_heldout_perplexity,
+              1e-4 * plain->initial_heldout_perplexity);
+  EXPECT_LT(report->heldout_perplexity, report->initial_heldout_perplexity);
+  EXPECT_EQ(report->adapter_rank, 8);
+  EXPECT_EQ(report->lora_init, "pissa");
+  EXPECT_EQ(plain->adapter_rank, 4);
+  const nlohmann::json config = nlohmann::json::parse(
+      ReadFile(dir_->Join("code-pissa/adapter_config.json")));
+  EXPECT_EQ(config["r"], 8);
+  EXPECT_EQ(config["lora_alpha"], 16.0);
+  const nlohmann::json written = nlohmann::json::parse(
+      ReadFile(dir_->Join("code-pissa/train_report.json")));
+  EXPECT_EQ(written["lora"]["init"], "pissa");
+  EXPECT_EQ(written["lora"]["adapter_rank"], 8);
+
+  // Scored by the engine on the base as it is on disk.
+  PerplexityOptions eval;
+  eval.model_dir = dir_->Join("base");
+  eval.text_files = {dir_->Join("code.txt")};
+  eval.seq_len = 32;
+  auto base = EvaluatePerplexity(eval);
+  ASSERT_TRUE(base.ok()) << base.status();
+  eval.adapter_dir = dir_->Join("code-pissa");
+  auto adapted = EvaluatePerplexity(eval);
+  ASSERT_TRUE(adapted.ok()) << adapted.status();
   EXPECT_LT(adapted->perplexity, base->perplexity);
 }
 
