@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace loraplex::engine {
 
@@ -70,8 +70,7 @@ std::string DtypeName(torch::Dtype dtype) {
   }
 }
 
-namespace {
-torch::Dtype SourceDtype(TensorDType dtype) {
+torch::Dtype TorchDtypeOf(TensorDType dtype) {
   switch (dtype) {
     case TensorDType::kF16:
       return torch::kFloat16;
@@ -82,15 +81,14 @@ torch::Dtype SourceDtype(TensorDType dtype) {
   }
   return torch::kFloat32;
 }
-}  // namespace
 
 torch::Tensor TensorFromBytes(const TensorInfo& info,
                               absl::Span<const uint8_t> data,
                               torch::Dtype dtype, const torch::Device& device) {
   // memcpy into an owned, aligned host tensor first: the mapping may be
   // unaligned and must never be written through.
-  torch::Tensor host = torch::empty(info.shape, torch::TensorOptions().dtype(
-                                                    SourceDtype(info.dtype)));
+  torch::Tensor host = torch::empty(
+      info.shape, torch::TensorOptions().dtype(TorchDtypeOf(info.dtype)));
   if (!data.empty()) std::memcpy(host.data_ptr(), data.data(), data.size());
   return host.to(device, dtype);
 }

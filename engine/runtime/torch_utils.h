@@ -23,6 +23,9 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& spec,
 
 std::string DtypeName(torch::Dtype dtype);
 
+// The LibTorch dtype that holds a safetensors dtype's values exactly.
+torch::Dtype TorchDtypeOf(TensorDType dtype);
+
 // Copies a safetensors tensor into a new tensor of `dtype` on `device`.
 // The source bytes may be unaligned (mmap'ed file).
 torch::Tensor TensorFromBytes(const TensorInfo& info,

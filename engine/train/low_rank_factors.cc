@@ -10,27 +10,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/lora/lora_weight_key.h"
+#include "engine/runtime/torch_utils.h"
 #include "nlohmann/json.hpp"
 
 namespace loraplex::engine {
 namespace {
 
-torch::Dtype TorchDtype(TensorDType dtype) {
-  switch (dtype) {
-    case TensorDType::kF16:
-      return torch::kFloat16;
-    case TensorDType::kBF16:
-      return torch::kBFloat16;
-    case TensorDType::kF32:
-      break;
-  }
-  return torch::kFloat32;
-}
-
 absl::Status AddTensor(SafetensorsWriter& writer, const std::string& name,
                        const torch::Tensor& value, TensorDType dtype) {
   const torch::Tensor stored =
-      value.to(torch::kCPU, TorchDtype(dtype)).contiguous();
+      value.to(torch::kCPU, TorchDtypeOf(dtype)).contiguous();
   std::string bytes(stored.numel() * TensorDTypeSize(dtype), '\0');
   if (!bytes.empty())
     std::memcpy(bytes.data(), stored.data_ptr(), bytes.size());

@@ -7,48 +7,22 @@
 
 #include <cmath>
 #include <map>
-#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/config/model_config.h"
-#include "engine/lora/lora_adapter.h"
-#include "engine/runtime/torch_utils.h"
-#include "engine/safetensors/safetensors_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/lora/lora_test_util.h"
+#include "tests/engine/train/adapter_updates.h"
 #include "tests/support/temp_dir.h"
 
 namespace loraplex::engine {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Every module's dense update, as the server would apply it: the adapter
-// opened and checked against the fixture model, scales as its config
-// resolves them.
-std::map<std::pair<int64_t, LinearKind>, torch::Tensor> DenseUpdates(
-    const std::string& adapter_dir) {
-  absl::StatusOr<ModelConfig> model =
-      LoadModelConfig(FixtureDir("llama-gqa/model"));
-  EXPECT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> files =
-      LoraAdapterFiles::Open(adapter_dir, *model);
-  EXPECT_TRUE(files.ok()) << files.status();
-  std::map<std::pair<int64_t, LinearKind>, torch::Tensor> updates;
-  if (!files.ok()) return updates;
-  for (const LoraModuleWeights& m : (*files)->modules()) {
-    const SafetensorsFile& weights = (*files)->weights();
-    const torch::Tensor a = TensorFromBytes(*m.lora_a, weights.Data(*m.lora_a),
-                                            torch::kFloat64, torch::kCPU);
-    const torch::Tensor b = TensorFromBytes(*m.lora_b, weights.Data(*m.lora_b),
-                                            torch::kFloat64, torch::kCPU);
-    updates[{m.layer, m.kind}] = static_cast<double>(m.scale) * b.mm(a);
-  }
-  return updates;
-}
+using train_testing::FixtureAdapterUpdates;
 
 // The best rank-k approximation of `dense`, and the relative Frobenius
 // error it leaves.
@@ -81,8 +55,8 @@ TEST(AdapterCompressionTest, FullRankIsExactAndLoads) {
   EXPECT_NEAR(report->retained_energy, 1.0, 1e-9);
   EXPECT_EQ(report->bytes_in, report->bytes_out);
 
-  const auto original = DenseUpdates(input);
-  const auto compressed = DenseUpdates(out.path());
+  const auto original = FixtureAdapterUpdates(input);
+  const auto compressed = FixtureAdapterUpdates(out.path());
   ASSERT_EQ(original.size(), 14u);  // 2 layers x 7 modules.
   ASSERT_EQ(compressed.size(), original.size());
   for (const auto& [where, dense] : original) {
@@ -105,8 +79,8 @@ TEST(AdapterCompressionTest, LowerRankIsTheBestApproximation) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->max_rank_out, 4);
 
-  const auto original = DenseUpdates(input);
-  const auto compressed = DenseUpdates(out.path());
+  const auto original = FixtureAdapterUpdates(input);
+  const auto compressed = FixtureAdapterUpdates(out.path());
   ASSERT_EQ(compressed.size(), original.size());
   ASSERT_EQ(report->modules.size(), original.size());
   double dropped = 0;
@@ -144,10 +118,10 @@ TEST(AdapterCompressionTest, EnergyPicksEachModulesSmallestSufficientRank) {
       CompressLoraAdapter(options);
   ASSERT_TRUE(report.ok()) << report.status();
 
-  const auto original = DenseUpdates(input);
+  const auto original = FixtureAdapterUpdates(input);
   // Opening checks every module's factors against the rank the written
   // config resolves for it (rank_pattern), so the ranks round-trip.
-  const auto compressed = DenseUpdates(out.path());
+  const auto compressed = FixtureAdapterUpdates(out.path());
   ASSERT_EQ(compressed.size(), original.size());
   std::map<int64_t, int> ranks_seen;
   for (const ModuleCompression& m : report->modules) {
@@ -181,8 +155,8 @@ TEST(AdapterCompressionTest, RsLoraScaleIsFoldedIntoTheFactors) {
   absl::StatusOr<AdapterCompressionReport> report =
       CompressLoraAdapter(options);
   ASSERT_TRUE(report.ok()) << report.status();
-  const auto original = DenseUpdates(input);
-  const auto compressed = DenseUpdates(out.path());
+  const auto original = FixtureAdapterUpdates(input);
+  const auto compressed = FixtureAdapterUpdates(out.path());
   ASSERT_EQ(compressed.size(), original.size());
   for (const auto& [where, dense] : original) {
     EXPECT_LT(

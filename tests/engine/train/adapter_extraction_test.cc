@@ -5,20 +5,18 @@
 #include <torch/torch.h>
 
 #include <map>
-#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/config/model_config.h"
-#include "engine/lora/lora_adapter.h"
-#include "engine/runtime/torch_utils.h"
 #include "engine/safetensors/safetensors_writer.h"
 #include "engine/train/model_export.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/engine/lora/lora_test_util.h"
+#include "tests/engine/train/adapter_updates.h"
 #include "tests/support/temp_dir.h"
 
 namespace loraplex::engine {
@@ -27,7 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
-using Updates = std::map<std::pair<int64_t, LinearKind>, torch::Tensor>;
+using train_testing::FixtureAdapterUpdates;
+using train_testing::Updates;
 
 std::string WeightName(int64_t layer, LinearKind kind) {
   return absl::StrCat("model.layers.", layer, ".", LinearKindParent(kind), ".",
@@ -74,28 +73,6 @@ Updates RankTwoUpdates() {
   return updates;
 }
 
-// The adapter's dense updates as the server applies them (opened and
-// checked against the fixture model).
-Updates AdapterUpdates(const std::string& adapter_dir) {
-  absl::StatusOr<ModelConfig> model =
-      LoadModelConfig(FixtureDir("llama-gqa/model"));
-  EXPECT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<std::unique_ptr<LoraAdapterFiles>> files =
-      LoraAdapterFiles::Open(adapter_dir, *model);
-  EXPECT_TRUE(files.ok()) << files.status();
-  Updates updates;
-  if (!files.ok()) return updates;
-  for (const LoraModuleWeights& m : (*files)->modules()) {
-    const SafetensorsFile& weights = (*files)->weights();
-    const torch::Tensor a = TensorFromBytes(*m.lora_a, weights.Data(*m.lora_a),
-                                            torch::kFloat64, torch::kCPU);
-    const torch::Tensor b = TensorFromBytes(*m.lora_b, weights.Data(*m.lora_b),
-                                            torch::kFloat64, torch::kCPU);
-    updates[{m.layer, m.kind}] = static_cast<double>(m.scale) * b.mm(a);
-  }
-  return updates;
-}
-
 // The update actually stored (tuned − base, after float32 rounding).
 torch::Tensor StoredUpdate(const Updates& updates,
                            std::pair<int64_t, LinearKind> where) {
@@ -135,7 +112,7 @@ TEST(AdapterExtractionTest, RecoversALowRankUpdate) {
   EXPECT_EQ(report->max_rank, 2);
   EXPECT_LT(report->relative_error, 1e-5);
   EXPECT_TRUE(report->changed_untargeted.empty());
-  const Updates extracted = AdapterUpdates(out.path());
+  const Updates extracted = FixtureAdapterUpdates(out.path());
   ASSERT_EQ(extracted.size(), 4u);
   for (const auto& [where, delta] : updates) {
     EXPECT_LT(
@@ -152,7 +129,7 @@ TEST(AdapterExtractionTest, RankOneIsTheBestApproximation) {
   options.rank = 1;
   absl::StatusOr<AdapterExtractionReport> report = ExtractLoraAdapter(options);
   ASSERT_TRUE(report.ok()) << report.status();
-  const Updates extracted = AdapterUpdates(out.path());
+  const Updates extracted = FixtureAdapterUpdates(out.path());
   for (const ModuleExtraction& m : report->modules) {
     SCOPED_TRACE(absl::StrCat(m.layer, " ", m.module));
     const std::pair<int64_t, LinearKind> where{m.layer,
