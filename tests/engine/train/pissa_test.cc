@@ -29,12 +29,6 @@ const std::vector<LinearKind> kAllKinds = {
     LinearKind::kQ,    LinearKind::kK,  LinearKind::kV,   LinearKind::kO,
     LinearKind::kGate, LinearKind::kUp, LinearKind::kDown};
 
-ProgressOptions Quiet() {
-  ProgressOptions p;
-  p.quiet = true;
-  return p;
-}
-
 double RelativeDifference(const torch::Tensor& x, const torch::Tensor& y) {
   return (x - y).norm().item<double>() / y.norm().item<double>();
 }

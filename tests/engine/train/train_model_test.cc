@@ -32,12 +32,6 @@ using namespace train_testing;  // NOLINT: test helpers
 
 constexpr int64_t kSeqLen = 24;
 
-ProgressOptions Quiet() {
-  ProgressOptions p;
-  p.quiet = true;
-  return p;
-}
-
 TrainingLoopSetup BaseSetup(LlamaTrainModel& model, int64_t steps,
                             const std::string& checkpoint_path) {
   TrainingLoopSetup setup;

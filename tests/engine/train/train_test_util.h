@@ -19,11 +19,19 @@
 #include "engine/train/model_spec.h"
 #include "engine/train/token_corpus.h"
 #include "engine/train/train_model.h"
+#include "engine/train/training_progress.h"
 #include "gtest/gtest.h"
 
 namespace loraplex::engine::train_testing {
 
 inline constexpr int32_t kTinyVocab = 300;
+
+// Progress options that print nothing.
+inline ProgressOptions Quiet() {
+  ProgressOptions p;
+  p.quiet = true;
+  return p;
+}
 
 // A 2-layer decoder small enough to train in milliseconds per step.
 inline ModelConfig TinyConfig(bool tied = true, int64_t kv_heads = 2) {

@@ -23,17 +23,12 @@ using ::loraplex::testing::ReadFile;
 using ::loraplex::testing::TempDir;
 using ::loraplex::testing::WriteFile;
 using ::testing::HasSubstr;
+using train_testing::Quiet;
 
 constexpr char kSpec[] =
     R"({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2,
         "max_position_embeddings": 64})";
-
-ProgressOptions Quiet() {
-  ProgressOptions p;
-  p.quiet = true;
-  return p;
-}
 
 TrainingOptions FastTraining(int64_t steps) {
   TrainingOptions o;
@@ -95,6 +90,15 @@ class TrainerApiTest : public ::testing::Test {
     lora.targets = {"q", "v", "down"};
     lora.training = FastTraining(15);
     return lora;
+  }
+
+  // Perplexity of the base on the code text, as the engine scores it.
+  static PerplexityOptions CodeEval() {
+    PerplexityOptions eval;
+    eval.model_dir = dir_->Join("base");
+    eval.text_files = {dir_->Join("code.txt")};
+    eval.seq_len = 32;
+    return eval;
   }
 
   static TempDir* dir_;
@@ -189,10 +193,7 @@ TEST_F(TrainerApiTest, LoraAdapterLoadsThroughTheEngineAndLeavesTheBaseAlone) {
 }
 
 TEST_F(TrainerApiTest, EvaluatePerplexityScoresAdaptersThroughTheEngine) {
-  PerplexityOptions options;
-  options.model_dir = dir_->Join("base");
-  options.text_files = {dir_->Join("code.txt")};
-  options.seq_len = 32;
+  PerplexityOptions options = CodeEval();
   auto base = EvaluatePerplexity(options);
   ASSERT_TRUE(base.ok()) << base.status();
   EXPECT_GT(base->tokens, 100);
@@ -234,10 +235,7 @@ TEST_F(TrainerApiTest, PissaRunStartsAtTheBaseAndWritesARank2rAdapter) {
   EXPECT_EQ(written["lora"]["adapter_rank"], 8);
 
   // Scored by the engine on the base as it is on disk.
-  PerplexityOptions eval;
-  eval.model_dir = dir_->Join("base");
-  eval.text_files = {dir_->Join("code.txt")};
-  eval.seq_len = 32;
+  PerplexityOptions eval = CodeEval();
   auto base = EvaluatePerplexity(eval);
   ASSERT_TRUE(base.ok()) << base.status();
   eval.adapter_dir = dir_->Join("code-pissa");
