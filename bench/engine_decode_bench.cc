@@ -8,6 +8,14 @@
 //   mix2        every row mixing two adapters (weights 0.5 and -0.5) in ONE
 //               batch (Note [Adapter mixing]): compare with multi_lora,
 //               where every row uses one.
+// With --ranks R1,R2,... adapter i has rank R[i % n] (else every one has
+// --rank), and `multi_lora_all_rank` times the same batch with every
+// adapter at --rank: --ranks 4,8,16,64 --rank 16 compares a batch of mixed
+// ranks with one of all rank 16. It also reports
+// `residency`: how many such adapters a bank sized for --adapters adapters
+// of the largest rank holds (Note [Rank rows] in lora_bank.h), loaded one
+// by one until the next does not fit, against the --adapters that a bank
+// of one max-rank slot per adapter holds whatever the ranks.
 // Prints one JSON object. Run with --help for the flags.
 #include <torch/torch.h>
 
@@ -37,6 +45,7 @@ struct BenchOptions {
   int64_t intermediate = 2816, vocab = 32000;
   int64_t batch = 16, adapters = 16, rank = 16;
   std::string targets = "q_proj,k_proj,v_proj,o_proj";
+  std::string ranks;      // Comma-separated; empty = every adapter at `rank`.
   int64_t context = 128;  // Tokens already in each row's KV cache.
   int64_t steps = 32;     // Timed decode steps per configuration.
   int64_t repeats = 3;    // Best of.
@@ -158,9 +167,47 @@ int Run(const BenchOptions& o) {
     }
     kinds.push_back(*kind);
   }
-  LoraBank bank(config, o.adapters, o.rank, *device, *dtype);
+  std::vector<int64_t> ranks;
+  for (absl::string_view text :
+       absl::StrSplit(o.ranks, ',', absl::SkipEmpty())) {
+    int64_t rank = 0;
+    if (!absl::SimpleAtoi(text, &rank) || rank < 1) {
+      std::cerr << "--ranks: bad rank " << text << "\n";
+      return 2;
+    }
+    ranks.push_back(rank);
+  }
+  if (ranks.empty()) ranks.push_back(o.rank);
+  const int64_t max_rank = *std::max_element(ranks.begin(), ranks.end());
+  auto rank_of = [&](int64_t adapter) {
+    return ranks[adapter % static_cast<int64_t>(ranks.size())];
+  };
+  LoraBank bank(config, o.adapters, max_rank, *device, *dtype);
   for (int64_t a = 0; a < o.adapters; ++a) {
-    bank.Load(a, *RandomAdapter(config, kinds, o.rank, *dtype));
+    bank.Load(a, *RandomAdapter(config, kinds, rank_of(a), *dtype));
+  }
+  // Residency for the same budget: load adapters of the cycled ranks until
+  // the next one does not fit.
+  nlohmann::json residency;
+  {
+    LoraBank budget(config, o.adapters, max_rank, *device, *dtype);
+    std::map<int64_t, int64_t> by_rank;
+    int64_t resident = 0;
+    while (rank_of(resident) <= budget.free_rows()) {
+      budget.Load(resident,
+                  *RandomAdapter(config, kinds, rank_of(resident), *dtype));
+      ++by_rank[rank_of(resident)];
+      ++resident;
+    }
+    residency["bank_bytes"] = budget.bytes();
+    residency["rank_rows"] = budget.capacity_rows();
+    residency["max_rank_slots_design"] = o.adapters;
+    residency["rank_rows_design"] = resident;
+    nlohmann::json counts;
+    for (const auto& [rank, count] : by_rank) {
+      counts[std::to_string(rank)] = count;
+    }
+    residency["rank_rows_design_by_rank"] = counts;
   }
   KvCache kv(config, o.batch, max_len, *device, *dtype);
   // Fill every row's cache with `context` tokens once (values are
@@ -204,6 +251,19 @@ int Run(const BenchOptions& o) {
   });
   const double multi_s = best_of(
       [&] { return TimeDecode(**model, kv, &bank, rows_for(true), o.steps); });
+  // With --ranks: the same rows with every adapter at --rank, in the same
+  // process (a second bank), so the two batches are compared under the same
+  // conditions.
+  double uniform_s = 0;
+  if (ranks.size() > 1) {
+    LoraBank uniform(config, o.adapters, o.rank, *device, *dtype);
+    for (int64_t a = 0; a < o.adapters; ++a) {
+      uniform.Load(a, *RandomAdapter(config, kinds, o.rank, *dtype));
+    }
+    uniform_s = best_of([&] {
+      return TimeDecode(**model, kv, &uniform, rows_for(true), o.steps);
+    });
+  }
   const double mix2_s = best_of(
       [&] { return TimeDecode(**model, kv, &bank, mixed_rows(), o.steps); });
   const double per_adapter_s = best_of([&] {
@@ -229,7 +289,8 @@ int Run(const BenchOptions& o) {
                      {"vocab", o.vocab}};
   out["batch"] = o.batch;
   out["adapters"] = o.adapters;
-  out["rank"] = o.rank;
+  out["ranks"] = ranks;
+  out["residency"] = residency;
   out["targets"] = o.targets;
   out["context"] = o.context;
   out["steps"] = o.steps;
@@ -243,6 +304,11 @@ int Run(const BenchOptions& o) {
   out["ratio_multi_vs_base"] = base_s / multi_s;
   out["ratio_multi_vs_per_adapter"] = per_adapter_s / multi_s;
   out["ratio_mix2_vs_multi"] = multi_s / mix2_s;
+  if (uniform_s > 0) {
+    out["tokens_per_s"]["multi_lora_all_rank"] = tokens / uniform_s;
+    out["uniform_rank"] = o.rank;
+    out["ratio_mixed_ranks_vs_all_rank"] = uniform_s / multi_s;
+  }
   std::cout << out.dump(2) << std::endl;
   return 0;
 }
@@ -265,8 +331,10 @@ int main(int argc, char** argv) {
                                           {"steps", &o.steps},
                                           {"repeats", &o.repeats},
                                           {"threads", &o.threads}};
-  std::map<std::string, std::string*> strings = {
-      {"targets", &o.targets}, {"device", &o.device}, {"dtype", &o.dtype}};
+  std::map<std::string, std::string*> strings = {{"targets", &o.targets},
+                                                 {"ranks", &o.ranks},
+                                                 {"device", &o.device},
+                                                 {"dtype", &o.dtype}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help") {

@@ -4,6 +4,8 @@
 #   engine_decode_1024.json  engine-level decode at the engine issue's geometry:
 #                        base / multi-adapter / one batch per adapter
 #   engine_decode.json   the same at the small geometry of the sweeps
+#   engine_decode_mixed_ranks.json  the first with ranks 4, 8, 16, 64 mixed,
+#                        and adapters resident for a fixed device budget
 #   adapter_sweep.json   end to end over gRPC: N = 1, 8, 64, 512 adapters,
 #                        power law alpha = 1, 16 device slots (< N for 64, 512)
 #   sweep_N.json         the loraplex-loadgen report of each sweep point
@@ -94,6 +96,12 @@ echo "run_all: 1. engine decode" >&2
 "$build/bench/engine_decode_bench" "${geometry[@]}" --batch "$concurrency" \
   --adapters "$concurrency" --rank "$rank" --context 64 --steps 32 \
   --repeats 3 --threads "$threads" > "$results/engine_decode.json"
+
+# Rank-aware device memory (Note [Rank rows]): ranks 4, 8, 16, 64 mixed in
+# one batch against all rank 16, and how many such adapters a budget of 16
+# rank-64 adapters holds.
+"$build/bench/engine_decode_bench" --threads "$threads" --ranks 4,8,16,64 \
+  > "$results/engine_decode_mixed_ranks.json"
 
 "$build/bench/safetensors_header_bench" --dir "$work" \
   > "$results/safetensors_header.json"

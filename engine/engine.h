@@ -33,7 +33,11 @@ struct EngineOptions {
   // Prompt tokens processed per step across all sequences; long prompts are
   // prefilled in chunks so running decodes keep moving.
   int32_t max_prefill_tokens = 512;
-  int32_t max_resident_adapters = 16;  // Device slots (LRU).
+  // Device memory for adapters (LRU), sized to hold this many adapters of
+  // rank max_lora_rank: max_resident_adapters x max_lora_rank rank rows,
+  // of which an adapter of rank r takes r (Note [Rank rows] in
+  // runtime/lora_bank.h), so more adapters of lower rank fit.
+  int32_t max_resident_adapters = 16;
   int32_t max_host_adapters = 64;      // Host-memory LRU tier behind them.
   int32_t max_lora_rank = 64;          // Larger adapters are refused.
   int32_t max_queued_requests = 1024;  // Submit -> RESOURCE_EXHAUSTED beyond.
@@ -129,16 +133,17 @@ class Engine {
   // (empty/over-long prompt, bad sampling values, out-of-vocabulary ids, no
   // tokenizer for a text prompt; both adapter_id and adapters set; a mix of
   // more than kMaxMixedAdapters, a repeated adapter, a weight that is not
-  // finite or beyond kMaxAdapterWeight, or more distinct adapters than
-  // max_resident_adapters, which could never be resident together),
+  // finite or beyond kMaxAdapterWeight),
   // NOT_FOUND (an unregistered adapter id),
   // RESOURCE_EXHAUSTED (the queue or the tenant's share of it is full:
   // checked before the prompt is tokenized, and again after), UNAVAILABLE
   // (shutting down). A request that fails later finishes with kError and
   // one of: the adapter's load error (INVALID_ARGUMENT, NOT_FOUND, ...),
-  // FAILED_PRECONDITION (the model's outputs for it are not finite, e.g. its
-  // adapter's weights overflow; other requests are unaffected), INTERNAL
-  // (a device or engine error while it was in the batch).
+  // INVALID_ARGUMENT (its adapters' ranks add up to more than
+  // max_resident_adapters x max_lora_rank, so they could never be resident
+  // together), FAILED_PRECONDITION (the model's outputs for it are not finite,
+  // e.g. its adapter's weights overflow; other requests are unaffected),
+  // INTERNAL (a device or engine error while it was in the batch).
   virtual absl::StatusOr<RequestId> Submit(GenerationRequest request,
                                            GenerationCallback callback) = 0;
   // The request leaves its batch at the next step boundary and finishes with

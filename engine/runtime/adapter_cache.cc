@@ -38,7 +38,7 @@ AdapterCache::AdapterCache(const Options& options, const ModelConfig& config,
       bank_(bank),
       observer_(observer),
       wake_loop_(std::move(wake_loop)),
-      slots_(options.device_slots) {
+      slots_(bank->num_slots()) {
   loader_ = std::thread([this] { LoaderMain(); });
 }
 
@@ -218,23 +218,23 @@ int64_t AdapterCache::FindSlot(uint64_t generation) const {
   return -1;
 }
 
-int64_t AdapterCache::ClaimableSlots(const std::vector<int64_t>& keep) const {
-  int64_t claimable = 0;
+int64_t AdapterCache::ClaimableRows(const std::vector<int64_t>& keep) const {
+  int64_t claimable = bank_->free_rows();
   for (size_t s = 0; s < slots_.size(); ++s) {
     const Slot& slot = slots_[s];
+    if (!slot.occupied || slot.pins > 0) continue;
     const bool kept = std::find(keep.begin(), keep.end(),
                                 static_cast<int64_t>(s)) != keep.end();
-    if (!slot.occupied || (slot.pins == 0 && !kept)) ++claimable;
+    if (!kept) claimable += bank_->slot_rank(static_cast<int64_t>(s));
   }
   return claimable;
 }
 
-int64_t AdapterCache::ChooseVictimSlot() const {
+int64_t AdapterCache::LeastRecentlyUsedUnpinnedSlot() const {
   int64_t victim = -1;
   for (size_t s = 0; s < slots_.size(); ++s) {
     const Slot& slot = slots_[s];
-    if (!slot.occupied) return static_cast<int64_t>(s);
-    if (slot.pins > 0) continue;
+    if (!slot.occupied || slot.pins > 0) continue;
     if (victim < 0 || slot.last_used < slots_[victim].last_used) {
       victim = static_cast<int64_t>(s);
     }
@@ -242,13 +242,22 @@ int64_t AdapterCache::ChooseVictimSlot() const {
   return victim;
 }
 
-void AdapterCache::FreeSlot(Slot& slot) {
+int64_t AdapterCache::FreeSlotIndex() const {
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    if (!slots_[s].occupied) return static_cast<int64_t>(s);
+  }
+  return -1;
+}
+
+void AdapterCache::FreeSlot(int64_t index) {
+  Slot& slot = slots_[index];
   if (!slot.occupied) return;
   {
     absl::MutexLock lock(&mu_);
     auto it = registrations_.find(slot.generation);
     if (it != registrations_.end()) it->second.on_device = false;
   }
+  bank_->Clear(index);
   slot = Slot{};
   --device_resident_;
 }
@@ -303,7 +312,9 @@ AdapterCache::AcquiredAll AdapterCache::AcquireAll(
   result.slots.assign(n, -1);
   result.found.assign(n, Tier::kDisk);
   std::vector<std::string> ids(n);
-  int64_t needed = 0;  // Slots to copy into.
+  int64_t needed = 0;       // Adapters to copy into slots.
+  int64_t needed_rows = 0;  // Rank rows those take.
+  int64_t total_rows = 0;   // Rank rows of all of them.
   {
     absl::MutexLock lock(&mu_);
     // Look every adapter up; start the disk reads of all that need one.
@@ -320,11 +331,16 @@ AdapterCache::AcquiredAll AdapterCache::AcquireAll(
       Registration& registration = it->second;
       ids[i] = registration.id;
       result.slots[i] = FindSlot(generation);
+      auto host = host_.find(generation);
       if (result.slots[i] >= 0) {
         result.found[i] = Tier::kDevice;
-      } else if (host_.count(generation) > 0) {
+        total_rows += bank_->slot_rank(result.slots[i]);
+      } else if (host != host_.end()) {
         result.found[i] = Tier::kHost;
+        const int64_t rows = LoraBank::RowsFor(*host->second.adapter);
         ++needed;
+        needed_rows += rows;
+        total_rows += rows;
       } else if (registration.disk_load != DiskLoad::kIdle) {
         loading = true;
       } else if (!registration.failure.ok() &&
@@ -342,6 +358,16 @@ AdapterCache::AcquiredAll AdapterCache::AcquireAll(
       result.outcome = Outcome::kLoading;
       return result;
     }
+    // Note [Mixed adapter admission]: a mix whose ranks add up to more
+    // rank rows than the device has could never run.
+    if (total_rows > bank_->capacity_rows()) {
+      result.found.clear();
+      result.status = absl::InvalidArgumentError(absl::StrCat(
+          "the request's adapters have ranks adding up to ", total_rows,
+          " but the device's adapter memory holds ", bank_->capacity_rows(),
+          " rank rows (--max-resident-adapters x --max-lora-rank)"));
+      return result;
+    }
     // Every adapter is in memory: take the slots only if all fit now.
     bool fits = true;
     if (!may_claim_slots) {
@@ -349,7 +375,7 @@ AdapterCache::AcquiredAll AdapterCache::AcquireAll(
         fits = result.slots[i] >= 0 && slots_[result.slots[i]].pins > 0;
       }
     } else {
-      fits = ClaimableSlots(result.slots) >= needed;
+      fits = ClaimableRows(result.slots) >= needed_rows;
     }
     if (!fits) {
       result.outcome = Outcome::kNoSlot;
@@ -430,22 +456,28 @@ AdapterCache::Acquired AdapterCache::WarmImpl(uint64_t generation) {
 AdapterCache::Acquired AdapterCache::CopyToDevice(uint64_t generation,
                                                   const std::string& id,
                                                   bool pin) {
-  // In the host tier: copy into a free or the least recently used slot.
-  const int64_t slot = ChooseVictimSlot();
-  if (slot < 0) return {Outcome::kNoSlot, -1, absl::OkStatus()};
-  Slot& target = slots_[slot];
-  if (target.occupied) {
-    FreeSlot(target);
+  // In the host tier: evict least recently used adapters until its rank
+  // rows are free (Note [Rank rows] in lora_bank.h), then copy it into a
+  // free slot.
+  const HostAdapter& adapter = *host_.at(generation).adapter;
+  const int64_t rows = LoraBank::RowsFor(adapter);
+  if (ClaimableRows(/*keep=*/{}) < rows) {
+    return {Outcome::kNoSlot, -1, absl::OkStatus()};
+  }
+  while (rows > bank_->free_rows()) {
+    FreeSlot(LeastRecentlyUsedUnpinnedSlot());
     ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
   }
+  const int64_t slot = FreeSlotIndex();  // One exists: every slot has rows.
+  Slot& target = slots_[slot];
   const absl::Time start = absl::Now();
   try {
     ReachHook(options_.hooks, EngineHookPoint::kAdapterDeviceCopy);
-    bank_->Load(slot, *host_.at(generation).adapter);
+    bank_->Load(slot, adapter);
   } catch (const std::exception& e) {
-    // The slot's contents are undefined now; it stays free (never read by
-    // a row until a later Load rewrites it whole).
+    // The slot stays free (Load emptied it); its rows are rewritten whole
+    // by the next Load that takes them.
     const absl::Status error =
         TorchErrorToStatus(e, "copying the adapter to the device");
     LogError("adapter '%s': %s", id, error.ToString());
@@ -534,8 +566,10 @@ void AdapterCache::Poll() {
     dropped.swap(dropped_);
   }
   for (uint64_t generation : dropped) {
-    for (Slot& slot : slots_) {
-      if (slot.occupied && slot.generation == generation) FreeSlot(slot);
+    for (size_t s = 0; s < slots_.size(); ++s) {
+      if (slots_[s].occupied && slots_[s].generation == generation) {
+        FreeSlot(static_cast<int64_t>(s));
+      }
     }
     DropHostCopy(generation);
   }
@@ -562,13 +596,14 @@ void AdapterCache::Poll() {
 }
 
 absl::Status AdapterCache::Evict(const std::string& id) {
-  for (Slot& slot : slots_) {
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const Slot& slot = slots_[s];
     if (!slot.occupied || slot.id != id) continue;
     if (slot.pins > 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("adapter '", id, "' is in use by running requests"));
     }
-    FreeSlot(slot);
+    FreeSlot(static_cast<int64_t>(s));
     ++device_evictions_;
     if (observer_ != nullptr) observer_->OnAdapterEvicted(/*from_device=*/true);
   }

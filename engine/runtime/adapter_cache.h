@@ -40,8 +40,10 @@ namespace loraplex::engine {
 // Note [Adapter pinning]
 // A running sequence pins its adapter's device slot from admission until it
 // finishes; a pinned slot is never evicted or overwritten, so the LoRA rows
-// of a step always read the weights they were admitted with. Eviction picks
-// the least recently used unpinned slot.
+// of a step always read the weights they were admitted with. An adapter
+// copied to the device needs as many rank rows as its rank (Note [Rank
+// rows] in lora_bank.h); eviction frees the least recently used unpinned
+// slots until that many rows are free.
 //
 // Note [Adapter lifetime]
 // Each Register creates a registration (id, directory, generation); the
@@ -81,18 +83,18 @@ namespace loraplex::engine {
 // or nothing: it first looks every adapter up without side effects on the
 // device (starting the disk reads of all those only on disk, so they load
 // while the request waits), and pins or copies anything only when every
-// adapter is in memory and enough slots are free or unpinned for the ones
-// not on the device. A request that must wait therefore holds no pins and
-// evicts nothing, so it cannot starve others or deadlock with another
-// waiting mix (no hold-and-wait). A request naming more distinct adapters
-// than there are slots could never run; Engine::Submit refuses it
-// (INVALID_ARGUMENT). The engine keeps waiting mixes from starving in turn:
-// see Note [Slot waiter] in engine_step.cc.
+// adapter is in memory and enough rank rows are free or held by unpinned
+// slots for the ones not on the device. A request that must wait therefore
+// holds no pins and evicts nothing, so it cannot starve others or deadlock
+// with another waiting mix (no hold-and-wait). A mix whose ranks add up to
+// more rows than the device has could never run: AcquireAll fails it
+// (INVALID_ARGUMENT) once every adapter has been read. The engine keeps
+// waiting mixes from starving in turn: see Note [Slot waiter] in
+// engine_step.cc.
 
 class AdapterCache {
  public:
   struct Options {
-    int64_t device_slots = 16;
     int64_t host_capacity = 64;  // Adapters kept in host memory.
     LoraValidationOptions validation;
     // Backoff after a failed disk load (Note [Adapter load retries]).
@@ -249,12 +251,15 @@ class AdapterCache {
   Acquired CopyToDevice(uint64_t generation, const std::string& id, bool pin);
   // Pins the occupied `slot` for a request.
   void Pin(int64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Slots that a copy for a request could take: free, or unpinned and not
-  // holding one of `keep`.
-  int64_t ClaimableSlots(const std::vector<int64_t>& keep) const;
+  // Rank rows that copies for a request could take: free, or owned by an
+  // unpinned slot that is not one of `keep`.
+  int64_t ClaimableRows(const std::vector<int64_t>& keep) const;
   int64_t FindSlot(uint64_t generation) const;
-  int64_t ChooseVictimSlot() const;
-  void FreeSlot(Slot& slot);
+  // -1 when every occupied slot is pinned.
+  int64_t LeastRecentlyUsedUnpinnedSlot() const;
+  int64_t FreeSlotIndex() const;
+  // Empties the slot (its rows go back to the bank).
+  void FreeSlot(int64_t index);
   // Records (under mu_) whether the generation has a host copy.
   void MirrorHost(uint64_t generation, bool in_host);
   void DropHostCopy(uint64_t generation);

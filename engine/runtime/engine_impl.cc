@@ -111,11 +111,12 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
         config, options.max_batch_size, max_seq_len, device, dtype);
     // Every stack of the bank is allocated here: a device that is too small
     // fails the start, not a request later.
-    engine->lora_bank_ =
-        std::make_unique<LoraBank>(config, options.max_resident_adapters,
-                                   options.max_lora_rank, device, dtype);
+    engine->lora_bank_ = LoraBank::WithRows(
+        config,
+        internal.adapter_rank_rows.value_or(
+            int64_t{options.max_resident_adapters} * options.max_lora_rank),
+        options.max_lora_rank, device, dtype);
     AdapterCache::Options cache_options;
-    cache_options.device_slots = options.max_resident_adapters;
     cache_options.host_capacity = options.max_host_adapters;
     cache_options.validation.max_rank = options.max_lora_rank;
     if (internal.adapter_validation) {
@@ -131,11 +132,13 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
         [raw] { raw->Wake(); });
     LogInfo(
         "engine: KV cache %d MiB (%d sequences x %d tokens), LoRA bank %d MiB "
-        "(%d adapters x rank %d), reserved on %s",
+        "(%d rank rows: %d adapters of rank %d, more of lower rank), "
+        "reserved on %s",
         static_cast<int64_t>(engine->kv_cache_->bytes() >> 20),
         options.max_batch_size, max_seq_len,
         static_cast<int64_t>(engine->lora_bank_->bytes() >> 20),
-        options.max_resident_adapters, options.max_lora_rank, device.str());
+        engine->lora_bank_->capacity_rows(), options.max_resident_adapters,
+        options.max_lora_rank, device.str());
     engine->info_.config = config;
     engine->info_.device = device.str();
     engine->info_.dtype = DtypeName(dtype);
@@ -190,15 +193,6 @@ absl::StatusOr<std::vector<SequenceAdapter>> EngineImpl::HoldAdapters(
     return absl::InvalidArgumentError(
         absl::StrCat("a request may mix at most ", kMaxMixedAdapters,
                      " adapters (got ", wanted.size(), ")"));
-  }
-  // Note [Mixed adapter admission]: a mix that needs more slots than exist
-  // could never run.
-  if (static_cast<int64_t>(wanted.size()) > options_.max_resident_adapters) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the request mixes ", wanted.size(),
-                     " adapters but the server keeps at most ",
-                     options_.max_resident_adapters,
-                     " on the device at once (--max-resident-adapters)"));
   }
   std::vector<SequenceAdapter> held;
   for (size_t i = 0; i < wanted.size(); ++i) {
@@ -655,9 +649,8 @@ void EngineImpl::RunAdapterCommands() {
         case AdapterCache::Outcome::kNoSlot:
           // Never parked: a slot frees only when a running request ends.
           result = absl::ResourceExhaustedError(absl::StrCat(
-              "all ", options_.max_resident_adapters,
-              " device adapter slots are in use by running requests; retry "
-              "later"));
+              "the device's adapter memory (", lora_bank_->capacity_rows(),
+              " rank rows) is held by running requests; retry later"));
           break;
       }
     }

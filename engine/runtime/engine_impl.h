@@ -43,6 +43,9 @@ struct EngineInternalOptions {
   absl::Duration adapter_first_retry_delay = absl::Seconds(1);
   absl::Duration adapter_max_retry_delay = absl::Seconds(60);
   std::function<absl::Time()> adapter_clock;
+  // Rank rows of the LoraBank instead of max_resident_adapters x
+  // max_lora_rank (a test's budget between two multiples of the rank).
+  std::optional<int64_t> adapter_rank_rows;
 };
 
 class EngineImpl final : public Engine {

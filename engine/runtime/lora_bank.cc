@@ -1,49 +1,91 @@
 #include "engine/runtime/lora_bank.h"
 
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
 namespace loraplex::engine {
 
-LoraBank::LoraBank(const ModelConfig& config, int64_t num_slots,
+LoraBank::LoraBank(const ModelConfig& config, int64_t rank_rows,
                    int64_t max_rank, const torch::Device& device,
-                   torch::Dtype dtype)
+                   torch::Dtype dtype, RowsTag)
     : config_(config),
-      num_slots_(num_slots),
       max_rank_(max_rank),
-      options_(torch::TensorOptions().device(device).dtype(dtype)),
-      slot_ranks_(num_slots, 0),
-      slot_kinds_(num_slots) {
+      capacity_rows_(rank_rows),
+      options_(torch::TensorOptions().device(device).dtype(dtype)) {
   const int64_t layers = config_.num_hidden_layers;
+  // Row 0 is the zero row (Note [Rank rows]).
   for (int k = 0; k < kNumLinearKinds; ++k) {
     const LinearShape shape =
         LinearShapeOf(config_, static_cast<LinearKind>(k));
-    a_[k] = torch::zeros({layers, num_slots_, max_rank_, shape.in_features},
-                         options_);
-    b_[k] = torch::zeros({layers, num_slots_, shape.out_features, max_rank_},
-                         options_);
+    a_[k] =
+        torch::zeros({layers, capacity_rows_ + 1, shape.in_features}, options_);
+    bt_[k] = torch::zeros({layers, capacity_rows_ + 1, shape.out_features},
+                          options_);
   }
+  slots_.resize(capacity_rows_);
+  free_.reserve(capacity_rows_);
+  // Handed out from the back: low rows first.
+  for (int64_t row = capacity_rows_; row >= 1; --row) free_.push_back(row);
+}
+
+void LoraBank::Clear(int64_t slot) {
+  Slot& entry = slots_[slot];
+  free_.insert(free_.end(), entry.rows.rbegin(), entry.rows.rend());
+  entry = Slot{};
 }
 
 void LoraBank::Load(int64_t slot, const HostAdapter& adapter) {
-  // Zero the slot for every kind: modules the new adapter does not adapt
-  // must contribute nothing, and padding ranks must be zero.
-  for (int k = 0; k < kNumLinearKinds; ++k) {
-    a_[k].select(1, slot).zero_();
-    b_[k].select(1, slot).zero_();
+  Clear(slot);
+  const int64_t rank = RowsFor(adapter);
+  if (rank > max_rank_ || rank > free_rows()) {
+    throw std::invalid_argument(
+        "an adapter of rank " + std::to_string(rank) +
+        " does not fit: " + std::to_string(free_rows()) +
+        " free rank rows, rank limit " + std::to_string(max_rank_));
   }
-  for (const HostLoraModule& module : adapter.modules()) {
-    const int k = static_cast<int>(module.kind);
-    a_[k][module.layer][slot].narrow(0, 0, module.rank).copy_(module.a);
-    b_[k][module.layer][slot].narrow(1, 0, module.rank).copy_(module.b_scaled);
+  Slot& entry = slots_[slot];
+  entry.rows.assign(free_.end() - rank, free_.end());
+  std::reverse(entry.rows.begin(), entry.rows.end());
+  free_.resize(free_.size() - rank);
+  try {
+    const torch::Tensor rows =
+        torch::tensor(entry.rows, torch::kInt64).to(options_.device());
+    // Zero the rows for every kind: modules the adapter does not adapt, and
+    // the rows past a module's own rank, must contribute nothing.
+    for (int k = 0; k < kNumLinearKinds; ++k) {
+      a_[k].index_fill_(1, rows, 0);
+      bt_[k].index_fill_(1, rows, 0);
+    }
+    for (const HostLoraModule& module : adapter.modules()) {
+      const int k = static_cast<int>(module.kind);
+      const torch::Tensor own = rows.narrow(0, 0, module.rank);
+      a_[k][module.layer].index_copy_(0, own, module.a.to(options_));
+      bt_[k][module.layer].index_copy_(0, own,
+                                       module.b_scaled.t().to(options_));
+    }
+  } catch (...) {
+    Clear(slot);
+    throw;
   }
-  slot_ranks_[slot] = adapter.max_rank();
   for (int k = 0; k < kNumLinearKinds; ++k) {
-    slot_kinds_[slot][k] = adapter.targets(static_cast<LinearKind>(k));
+    entry.kinds[k] = adapter.targets(static_cast<LinearKind>(k));
   }
 }
 
 uint64_t LoraBank::bytes() const {
   uint64_t total = 0;
   for (int k = 0; k < kNumLinearKinds; ++k) {
-    total += (a_[k].numel() + b_[k].numel()) * a_[k].element_size();
+    total += (a_[k].numel() + bt_[k].numel()) * a_[k].element_size();
+  }
+  return total;
+}
+
+uint64_t LoraBank::bytes_per_row() const {
+  uint64_t total = 0;
+  for (int k = 0; k < kNumLinearKinds; ++k) {
+    total += (a_[k].size(0) * (a_[k].size(2) + bt_[k].size(2))) *
+             a_[k].element_size();
   }
   return total;
 }

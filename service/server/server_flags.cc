@@ -268,8 +268,7 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
                     "applied once it has settled this long; 0 = only on "
                     "SIGHUP (default ",
                     absl::FormatDuration(d.api_keys_check_interval), ")"),
-       DurationSetter("api-keys-check-interval",
-                      &O::api_keys_check_interval)},
+       DurationSetter("api-keys-check-interval", &O::api_keys_check_interval)},
       {"registry-dir", "DIR",
        "durable adapter store (default $XDG_STATE_HOME/loraplex/registry if "
        "XDG_STATE_HOME is set, else ./loraplex-registry)",
@@ -287,7 +286,8 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
        IntSetter<uint64_t>("max-upload-bytes", 1, &O::max_upload_bytes)},
       {"max-lora-rank", "N",
        absl::StrCat("largest adapter rank accepted; alias --max-rank "
-                    "(default ", e.max_lora_rank, ")"),
+                    "(default ",
+                    e.max_lora_rank, ")"),
        EngineIntSetter("max-lora-rank", 1, &E::max_lora_rank)},
       {"max-rank", "N", "alias of --max-lora-rank",
        EngineIntSetter("max-rank", 1, &E::max_lora_rank)},
@@ -297,7 +297,8 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
        IntSetter<int32_t>("max-adapters-per-tenant", 0,
                           &O::max_adapters_per_tenant)},
       {"max-resident-adapters", "N",
-       absl::StrCat("adapter slots on the device, LRU (default ",
+       absl::StrCat("device memory for adapters, LRU: room for N of rank "
+                    "--max-lora-rank, more of lower rank (default ",
                     e.max_resident_adapters, ")"),
        EngineIntSetter("max-resident-adapters", 1, &E::max_resident_adapters)},
       {"max-host-adapters", "N",

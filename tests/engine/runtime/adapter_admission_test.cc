@@ -1,4 +1,4 @@
-// Admission of requests that mix adapters when device slots are scarce
+// Admission of requests that mix adapters when device memory is scarce
 // (Notes [Mixed adapter admission] in adapter_cache.h and [Slot waiter] in
 // engine_step.cc), and Engine::GetAdapterStates (Note [Adapter state]).
 //
@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "engine/engine.h"
+#include "engine/runtime/engine_impl.h"
 #include "gtest/gtest.h"
 #include "tests/engine/runtime/engine_test_util.h"
 #include "tests/engine/runtime/fixture_cases.h"
@@ -28,11 +29,19 @@ using testing::FixtureOptions;
 
 constexpr char kModel[] = "llama-gqa";
 
-std::unique_ptr<Engine> MakeEngineWithSlots(int32_t device_slots) {
+// Device memory for 24 rank rows (Note [Rank rows] in lora_bank.h): room
+// for two of the fixture adapters (ranks 8, 16 and 4) at a time, never for
+// all three.
+std::unique_ptr<Engine> MakeScarceEngine() {
   EngineOptions options = FixtureOptions(kModel);
-  options.max_resident_adapters = device_slots;
-  auto engine = testing::MakeEngine(options);
-  if (engine == nullptr) return nullptr;
+  options.max_lora_rank = 16;
+  EngineInternalOptions internal;
+  internal.adapter_rank_rows = 24;
+  absl::StatusOr<std::unique_ptr<Engine>> created =
+      EngineImpl::Create(options, /*observer=*/nullptr, internal);
+  EXPECT_TRUE(created.ok()) << created.status();
+  if (!created.ok()) return nullptr;
+  std::unique_ptr<Engine> engine = *std::move(created);
   for (const char* name : {"qv-r8", "all-r16", "attn-r4-rslora"}) {
     EXPECT_TRUE(
         engine->RegisterAdapter(name, FixtureAdapterDir(kModel, name)).ok());
@@ -62,12 +71,13 @@ AdapterState StateOf(const Engine& engine, const std::string& id) {
   return states.empty() || !states[0] ? AdapterState{} : *states[0];
 }
 
-// Two slots. `long_request` pins qv-r8 for up to 100 tokens; all three
-// adapters are in host memory, attn-r4-rslora in the other (unpinned) slot.
+// Scarce device memory. `long_request` pins qv-r8 for up to 100 tokens; all
+// three adapters are in host memory, attn-r4-rslora on the device too
+// (unpinned), and all-r16 (16 rows) does not fit beside them.
 class ScarceSlotsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    engine_ = MakeEngineWithSlots(2);
+    engine_ = MakeScarceEngine();
     ASSERT_NE(engine_, nullptr);
     // Device after these: {all-r16, attn-r4-rslora}; host: all three.
     for (const char* name : {"qv-r8", "all-r16", "attn-r4-rslora"}) {
@@ -105,8 +115,8 @@ class ScarceSlotsTest : public ::testing::Test {
 };
 
 TEST_F(ScarceSlotsTest, AWaitingMixHoldsNoPinsAndTakesNoSlot) {
-  // The mix needs all-r16 (host) and attn-r4-rslora (device, unpinned): one
-  // slot more than is free while the long request pins qv-r8.
+  // The mix needs all-r16 (host) and attn-r4-rslora (device, unpinned):
+  // more rank rows than are free while the long request pins qv-r8.
   Collector mix;
   absl::Mutex mu;
   std::optional<AdapterState> attn_while_waiting, all_while_waiting;
@@ -234,7 +244,7 @@ TEST_F(ScarceSlotsTest,
 }
 
 TEST(AdapterStateTest, ReportsResidencyPinsAndUsage) {
-  auto engine = MakeEngineWithSlots(2);
+  auto engine = MakeScarceEngine();
   ASSERT_NE(engine, nullptr);
   const auto unknown = engine->GetAdapterStates({"nope", "qv-r8"});
   ASSERT_EQ(unknown.size(), 2u);
@@ -244,7 +254,8 @@ TEST(AdapterStateTest, ReportsResidencyPinsAndUsage) {
   EXPECT_EQ(unknown[1]->requests, 0);
   EXPECT_FALSE(unknown[1]->last_used.has_value());
 
-  // Two slots, three loads: the least recently used goes back to host.
+  // Three loads that do not fit together: the least recently used goes
+  // back to host.
   for (const char* name : {"qv-r8", "all-r16", "attn-r4-rslora"}) {
     ASSERT_TRUE(engine->LoadAdapter(name).ok()) << name;
   }

@@ -163,11 +163,16 @@ TEST(AdapterLoadRetryTest, TheBackoffDoublesUpToItsCap) {
 TEST(LoadAdapterTest, AnswersResourceExhaustedAtOnceWhenEverySlotIsPinned) {
   const auto cases = LoadFixtureCases(kModel);
   EngineOptions options = FixtureOptions(kModel);
-  options.max_resident_adapters = 2;
-  auto engine = testing::MakeEngine(options);
+  options.max_lora_rank = 16;
+  // Device memory for 24 rank rows: qv-r8 and all-r16 fill it.
+  EngineInternalOptions internal;
+  internal.adapter_rank_rows = 24;
+  auto created = EngineImpl::Create(options, /*observer=*/nullptr, internal);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Engine> engine = *std::move(created);
   RegisterFixtureAdapters(*engine, kModel, cases);
 
-  // Two long generations pin both slots. As soon as both have a token, the
+  // Two long generations pin all of it. As soon as both have a token, the
   // loop thread itself (in a callback) asks for a third adapter, so both
   // are certainly still running when the request is handled.
   absl::Mutex mu;

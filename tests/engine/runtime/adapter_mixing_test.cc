@@ -18,6 +18,7 @@
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/llama_model.h"
 #include "engine/runtime/lora_bank.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/runtime/engine_test_util.h"
 #include "tests/engine/runtime/fixture_cases.h"
@@ -344,12 +345,6 @@ TEST(AdapterMixingEngineTest, SubmitEnforcesTheDocumentedLimits) {
   absl::Status status = submit(Request(prompt, five));
   EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
   EXPECT_NE(status.message().find("at most 4"), std::string::npos) << status;
-  // Three adapters with two device slots could never be resident together.
-  status = submit(Request(
-      prompt, {{"qv-r8", 1.0f}, {"all-r16", 1.0f}, {"attn-r4-rslora", 1.0f}}));
-  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
-  EXPECT_NE(status.message().find("max-resident-adapters"), std::string::npos)
-      << status;
   status = submit(Request(prompt, {{"qv-r8", 0.5f}, {"qv-r8", 0.5f}}));
   EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
   GenerationRequest both = Request(prompt, {{"qv-r8", 0.5f}});
@@ -360,6 +355,39 @@ TEST(AdapterMixingEngineTest, SubmitEnforcesTheDocumentedLimits) {
   // Two adapters fit two slots.
   EXPECT_TRUE(
       submit(Request(prompt, {{"qv-r8", 0.5f}, {"all-r16", -0.5f}})).ok());
+}
+
+TEST(AdapterMixingEngineTest, AMixMustFitTheRankRowsOfTheDevice) {
+  // Device memory for one adapter of rank 16: 16 rank rows.
+  EngineOptions options = FixtureOptions(kModel);
+  options.max_resident_adapters = 1;
+  options.max_lora_rank = 16;
+  auto engine = testing::MakeEngine(options);
+  ASSERT_NE(engine, nullptr);
+  for (const std::string& name : kFixtureAdapters) {
+    ASSERT_TRUE(
+        engine->RegisterAdapter(name, FixtureAdapterDir(kModel, name)).ok());
+  }
+  auto run = [&](std::vector<WeightedAdapter> mix) {
+    Collector collector;
+    const absl::StatusOr<RequestId> id = engine->Submit(
+        Request({1, 2, 3}, std::move(mix)), collector.Callback());
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return GenerationEvent{};
+    collector.Wait();
+    return collector.final_event();
+  };
+  // Ranks 8 + 4 fit together in the room of one rank-16 adapter.
+  GenerationEvent fits = run({{"qv-r8", 0.5f}, {"attn-r4-rslora", 0.5f}});
+  EXPECT_EQ(fits.finish_reason, FinishReason::kLength) << fits.error;
+  // Ranks 8 + 16 never can: the request fails once both are read.
+  GenerationEvent too_big = run({{"qv-r8", 0.5f}, {"all-r16", 0.5f}});
+  EXPECT_EQ(too_big.finish_reason, FinishReason::kError);
+  EXPECT_TRUE(absl::IsInvalidArgument(too_big.error)) << too_big.error;
+  EXPECT_THAT(std::string(too_big.error.message()),
+              ::testing::HasSubstr("adding up to 24"));
+  // Each alone still runs.
+  EXPECT_EQ(run({{"all-r16", 1.0f}}).finish_reason, FinishReason::kLength);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ namespace loraplex::engine {
 namespace {
 
 using testing::Collector;
+using testing::FindCase;
 using testing::FixtureAdapterDir;
 using testing::FixtureCase;
 using testing::FixtureModelDir;
@@ -73,9 +74,12 @@ TEST_P(EngineFixtureTest, OneAtATimeMatchesReference) {
 TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
   const auto cases = LoadFixtureCases(GetParam());
   EngineOptions options = FixtureOptions(GetParam());
-  options.max_prefill_tokens = 4;     // Prompts are prefilled in chunks.
-  options.max_resident_adapters = 1;  // Adapters take turns in one slot.
-  options.max_host_adapters = 1;      // ... and are re-read from disk.
+  options.max_prefill_tokens = 4;  // Prompts are prefilled in chunks.
+  // Device memory for one adapter of rank 16 (16 rank rows): all-r16 takes
+  // turns with the others ...
+  options.max_resident_adapters = 1;
+  options.max_lora_rank = 16;
+  options.max_host_adapters = 1;  // ... and they are re-read from disk.
   auto engine = MakeEngine(options);
   RegisterFixtureAdapters(*engine, GetParam(), cases);
   std::vector<std::unique_ptr<Collector>> collectors;
@@ -91,8 +95,53 @@ TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
               1e-4);
   }
   const EngineStats stats = engine->Stats();
-  EXPECT_LE(stats.resident_adapters_device, 1);
+  EXPECT_LE(stats.resident_adapters_device, 2);  // qv-r8 with attn-r4.
   EXPECT_GT(stats.adapter_misses, 0);
+}
+
+// Note [Rank rows] (runtime/lora_bank.h): device memory per adapter is
+// proportional to its rank, so four rank-4 adapters live in the room of one
+// rank-16 adapter, serve in one batch with the reference outputs, and make
+// way together for a rank-16 one.
+TEST(RankAwareCacheTest, LowRankAdaptersShareTheRoomOfOneMaxRankAdapter) {
+  const std::string model = "llama-gqa";
+  const auto cases = LoadFixtureCases(model);
+  const FixtureCase& c = FindCase(cases, "attn-r4-rslora", 7);
+  EngineOptions options = FixtureOptions(model);
+  options.max_resident_adapters = 1;
+  options.max_lora_rank = 16;
+  auto engine = MakeEngine(options);
+  ASSERT_NE(engine, nullptr);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back("rank4-" + std::to_string(i));
+    ASSERT_TRUE(
+        engine->RegisterAdapter(ids.back(), FixtureAdapterDir(model, c.adapter))
+            .ok());
+    ASSERT_TRUE(engine->LoadAdapter(ids.back()).ok()) << ids.back();
+  }
+  EXPECT_EQ(engine->Stats().resident_adapters_device, 4);
+  EXPECT_EQ(engine->Stats().adapter_evictions, 0);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const std::string& id : ids) {
+    GenerationRequest r = GreedyRequest(c);
+    r.adapter_id = id;
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(engine->Submit(r, collectors.back()->Callback()).ok());
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    collectors[i]->Wait();
+    EXPECT_EQ(collectors[i]->tokens(), c.greedy_ids) << ids[i];
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), c.last_logits), 1e-4)
+        << ids[i];
+  }
+  EXPECT_EQ(engine->Stats().adapter_evictions, 0);
+  ASSERT_TRUE(
+      engine->RegisterAdapter("all-r16", FixtureAdapterDir(model, "all-r16"))
+          .ok());
+  ASSERT_TRUE(engine->LoadAdapter("all-r16").ok());
+  EXPECT_EQ(engine->Stats().resident_adapters_device, 1);
+  EXPECT_EQ(engine->Stats().adapter_evictions, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(HfDev, EngineFixtureTest,

@@ -37,7 +37,9 @@ class AdapterMixingTest : public ::testing::Test {
     loraplex::testing::WriteFile(dir_.Join("keys"), keys);
     ServerOptions options = TestServerOptions(dir_.Join("registry"));
     options.api_keys_file = dir_.Join("keys");
-    options.engine.max_resident_adapters = 3;
+    // 2 x rank 16 = 32 rank rows of device memory (Note [Rank rows]):
+    // qv-r8 + all-r16 + attn-r4-rslora (28) fit together.
+    options.engine.max_resident_adapters = 2;
     options.metrics_adapter_labels = 1;
     server_ = TestServer::Start(options);
     ASSERT_NE(server_, nullptr);
@@ -177,7 +179,8 @@ TEST_F(AdapterMixingTest, TheMixRulesAreInvalidArgumentNamingTheField) {
   // Every entry is checked before any is looked up.
   expect_invalid(MixRequest({{"missing", 0.5f}, {"qv", 11.0f}}),
                  "adapters[1].weight");
-  // Four distinct adapters, but the server keeps three on its device.
+  // Four distinct adapters of ranks adding up to 44: more than the 32 rank
+  // rows of the server's device memory.
   expect_invalid(MixRequest({{"qv", 1.0f},
                              {"all", 1.0f},
                              {"attn", 1.0f},
@@ -222,8 +225,8 @@ TEST_F(AdapterMixingTest, GetAndListReportWhereEachAdapterIsAndItsUse) {
   EXPECT_EQ(listed["all"].residency(), v1::ADAPTER_RESIDENCY_DEVICE);
   EXPECT_EQ(listed["attn"].residency(), v1::ADAPTER_RESIDENCY_DISK);
 
-  // Three device slots: a fourth adapter sends the least recently used one
-  // (qv) back to host memory.
+  // 32 rank rows: a fourth adapter (rank 16) needs the rows of the least
+  // recently used ones, qv first, which goes back to host memory.
   v1::LoadAdapterResponse loaded;
   ASSERT_TRUE(LoadAs(kAcmeKey, "attn", &loaded).ok());
   EXPECT_EQ(loaded.adapter().serving_state().residency(),

@@ -97,13 +97,15 @@ TEST(AdapterCacheTest, MoreAdaptersInFlightThanSlotsAllCompleteCorrectly) {
   EXPECT_GT(Counter(after, misses), Counter(before, misses));
   EXPECT_GT(Counter(after, evictions, {{"tier", "device"}}),
             Counter(before, evictions, {{"tier", "device"}}));
-  // 12 requests over 6 adapters with 2 slots: some found theirs resident.
+  // 12 requests over 6 adapters (ranks 8, 16, 4, 4, 4, 4: 40 rank rows)
+  // with device memory for 32 rows: some found theirs resident.
   EXPECT_GT(Counter(after, hits), Counter(before, hits));
+  // At most 32 rows / rank 4 at once.
   EXPECT_LE(Counter(after, "loraplex_adapters_resident", {{"tier", "device"}}),
-            2);
+            8);
   EXPECT_GT(Counter(after, "loraplex_adapter_load_seconds_count"), 0);
   const engine::EngineStats stats = server->app().engine().Stats();
-  EXPECT_LE(stats.resident_adapters_device, 2);
+  EXPECT_LE(stats.resident_adapters_device, 8);
   EXPECT_LE(stats.resident_adapters_host, 2);
   EXPECT_GT(stats.adapter_evictions, 0);
 }
