@@ -150,18 +150,17 @@ class FdExhaustionTest : public ::testing::Test {
             {"/bin/sh", "-c",
              absl::StrCat("ulimit -n ", kFileLimit, " && exec \"$0\" \"$@\""),
              loraplex::testing::ServerBinary(), "--listen=127.0.0.1:0",
-             "--metrics-listen=", "--http-listen=none",
+             "--metrics-listen=127.0.0.1:0", "--http-listen=none",
              "--model=" + FixtureModelDir(),
              "--registry-dir=" + dir_.Join("registry"),
              "--seed-adapters=", "--device=cpu", "--threads=1",
              "--shutdown-grace=5s", "--upload-idle-timeout=10m"});
     ASSERT_TRUE(child.ok()) << child.status();
     server_ = *std::move(child);
-    int metrics_port = 0;
     ASSERT_TRUE(server_->WaitForOutput(
         [&](const std::string& out, const std::string& err) {
           return loraplex::testing::ParseStartupLine(err + out, &port_,
-                                                     &metrics_port);
+                                                     &metrics_port_);
         },
         absl::Seconds(180)))
         << server_->err();
@@ -198,6 +197,7 @@ class FdExhaustionTest : public ::testing::Test {
   loraplex::testing::TempDir dir_;
   std::unique_ptr<loraplex::testing::ChildProcess> server_;
   int port_ = 0;
+  int metrics_port_ = 0;
   int channels_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::GenerationService::Stub> generation_;
@@ -238,12 +238,23 @@ TEST_F(FdExhaustionTest, IdleUploadsAndConnectionFloodsNeitherExhaustNorWedge) {
               absl::Seconds(120));
   if (!settled) {
     const int done = ended();
+    // What the server says it ended: fewer than the refusals it should have
+    // made means calls did not reach it (or were not answered); as many
+    // means their statuses did not reach this client.
+    const std::string metrics = HttpGet(metrics_port_, "/metrics");
+    const auto count = [&](const std::string& code) {
+      return MetricValue(metrics, "loraplex_requests_total",
+                         {{"rpc", "UploadAdapter"}, {"code", code}})
+          .value_or(0);
+    };
     for (const std::unique_ptr<IdleUpload>& upload : uploads) upload->Cancel();
     for (const std::unique_ptr<IdleUpload>& upload : uploads) {
       upload->AwaitStatus();
     }
     FAIL() << done << " of " << kIdleUploads << " uploads ended within 120 s, "
-           << "not " << kIdleUploads - kUploadsPerTenant << "\n"
+           << "not " << kIdleUploads - kUploadsPerTenant
+           << "; the server counts " << count("RESOURCE_EXHAUSTED")
+           << " refused and " << count("OK") << " OK UploadAdapter calls\n"
            << server_->err();
   }
   EXPECT_EQ(ended(), kIdleUploads - kUploadsPerTenant);
