@@ -242,6 +242,66 @@ absl::StatusOr<Visibility> FromProtoVisibility(int visibility) {
                     absl::StrCat("has unknown value ", visibility));
 }
 
+namespace {
+
+void ToProtoFiles(const std::vector<AdapterFileRecord>& files,
+                  google::protobuf::RepeatedPtrField<v1::AdapterFile>* out) {
+  for (const AdapterFileRecord& file : files) {
+    v1::AdapterFile* proto_file = out->Add();
+    proto_file->set_filename(file.filename);
+    proto_file->set_sha256(file.sha256);
+    proto_file->set_size_bytes(file.size_bytes);
+  }
+}
+
+void ToProtoCompressionRequest(const CompressionRequest& request,
+                               v1::UploadCompression* out) {
+  switch (request.target) {
+    case CompressionRequest::Target::kNone:
+      break;
+    case CompressionRequest::Target::kToMaxLoraRank:
+      out->set_to_max_lora_rank(true);
+      break;
+    case CompressionRequest::Target::kRank:
+      out->set_rank(static_cast<int32_t>(request.rank));
+      break;
+    case CompressionRequest::Target::kEnergy:
+      out->set_energy(request.energy);
+      break;
+  }
+}
+
+absl::StatusOr<CompressionRequest> FromProtoCompression(
+    const v1::UploadHeader& header) {
+  CompressionRequest request;
+  if (!header.has_compression()) return request;
+  const v1::UploadCompression& compression = header.compression();
+  switch (compression.target_case()) {
+    case v1::UploadCompression::kToMaxLoraRank:
+      if (!compression.to_max_lora_rank()) {
+        return absl::InvalidArgumentError(
+            "compression.to_max_lora_rank must be true when set");
+      }
+      request.target = CompressionRequest::Target::kToMaxLoraRank;
+      break;
+    case v1::UploadCompression::kRank:
+      request.target = CompressionRequest::Target::kRank;
+      request.rank = compression.rank();
+      break;
+    case v1::UploadCompression::kEnergy:
+      request.target = CompressionRequest::Target::kEnergy;
+      request.energy = compression.energy();
+      break;
+    case v1::UploadCompression::TARGET_NOT_SET:
+      return absl::InvalidArgumentError(
+          "compression is set but names no target: set to_max_lora_rank, "
+          "rank or energy");
+  }
+  return request;
+}
+
+}  // namespace
+
 void ToProtoAdapter(const AdapterRecord& record, v1::Adapter* out) {
   out->set_name(record.name);
   out->set_owner(record.tenant);
@@ -256,13 +316,18 @@ void ToProtoAdapter(const AdapterRecord& record, v1::Adapter* out) {
   }
   out->set_num_modules(static_cast<int32_t>(record.summary.num_modules));
   out->set_size_bytes(record.size_bytes());
-  for (const AdapterFileRecord& file : record.files) {
-    v1::AdapterFile* proto_file = out->add_files();
-    proto_file->set_filename(file.filename);
-    proto_file->set_sha256(file.sha256);
-    proto_file->set_size_bytes(file.size_bytes);
-  }
+  ToProtoFiles(record.files, out->mutable_files());
   SetProtoTimestamp(record.created_at, out->mutable_create_time());
+  if (record.compression.has_value()) {
+    const StoredCompression& stored = *record.compression;
+    v1::AdapterCompression* compression = out->mutable_compression();
+    compression->set_compressed(stored.compressed);
+    compression->set_original_rank(static_cast<int32_t>(stored.original_rank));
+    compression->set_stored_rank(static_cast<int32_t>(stored.stored_rank));
+    compression->set_retained_energy(stored.retained_energy);
+    ToProtoCompressionRequest(stored.request, compression->mutable_request());
+    ToProtoFiles(stored.uploaded_files, compression->mutable_uploaded_files());
+  }
 }
 
 void ToProtoServingState(const engine::AdapterState& state,
@@ -299,6 +364,7 @@ absl::StatusOr<UploadSpec> ToUploadSpec(const v1::UploadHeader& header,
     spec.files.push_back(
         AdapterFileRecord{file.filename(), file.sha256(), file.size_bytes()});
   }
+  ASSIGN_OR_RETURN(spec.compression, FromProtoCompression(header));
   return spec;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -35,26 +36,90 @@ engine::LoraAdapterSummary SummaryFromJson(const Json& json) {
   return summary;
 }
 
+Json FilesToJson(const std::vector<AdapterFileRecord>& records) {
+  Json files = Json::array();
+  for (const AdapterFileRecord& file : records) {
+    files.push_back({{"filename", file.filename},
+                     {"sha256", file.sha256},
+                     {"size_bytes", file.size_bytes}});
+  }
+  return files;
+}
+
+std::vector<AdapterFileRecord> FilesFromJson(const Json& json) {
+  std::vector<AdapterFileRecord> files;
+  for (const Json& file : json) {
+    files.push_back({file.at("filename").get<std::string>(),
+                     file.at("sha256").get<std::string>(),
+                     file.at("size_bytes").get<uint64_t>()});
+  }
+  std::sort(files.begin(), files.end(),
+            [](const AdapterFileRecord& a, const AdapterFileRecord& b) {
+              return a.filename < b.filename;
+            });
+  return files;
+}
+
+constexpr std::pair<CompressionRequest::Target, const char*> kTargetNames[] = {
+    {CompressionRequest::Target::kNone, "none"},
+    {CompressionRequest::Target::kToMaxLoraRank, "to_max_lora_rank"},
+    {CompressionRequest::Target::kRank, "rank"},
+    {CompressionRequest::Target::kEnergy, "energy"},
+};
+
+Json CompressionToJson(const StoredCompression& compression) {
+  std::string target;
+  for (const auto& [value, name] : kTargetNames) {
+    if (value == compression.request.target) target = name;
+  }
+  return Json{{"target", target},
+              {"rank", compression.request.rank},
+              {"energy", compression.request.energy},
+              {"compressed", compression.compressed},
+              {"original_rank", compression.original_rank},
+              {"stored_rank", compression.stored_rank},
+              {"retained_energy", compression.retained_energy},
+              {"uploaded_files", FilesToJson(compression.uploaded_files)}};
+}
+
+absl::StatusOr<StoredCompression> CompressionFromJson(const Json& json) {
+  StoredCompression compression;
+  const std::string target = json.at("target").get<std::string>();
+  bool known = false;
+  for (const auto& [value, name] : kTargetNames) {
+    if (target == name) {
+      compression.request.target = value;
+      known = true;
+    }
+  }
+  if (!known) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "adapter metadata: unknown compression target \"", target, "\""));
+  }
+  compression.request.rank = json.at("rank").get<int64_t>();
+  compression.request.energy = json.at("energy").get<double>();
+  compression.compressed = json.at("compressed").get<bool>();
+  compression.original_rank = json.at("original_rank").get<int64_t>();
+  compression.stored_rank = json.at("stored_rank").get<int64_t>();
+  compression.retained_energy = json.at("retained_energy").get<double>();
+  compression.uploaded_files = FilesFromJson(json.at("uploaded_files"));
+  return compression;
+}
+
 absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("adapter metadata: ", what));
 }
 
 // Field checks beyond JSON types: what a record read back from disk must
 // satisfy before it is served.
-absl::Status CheckRecord(const AdapterRecord& record) {
-  RETURN_IF_ERROR(ValidateTenantName(record.tenant));
-  RETURN_IF_ERROR(ValidateAdapterName(record.name));
-  if (!IsVersionId(record.version)) {
-    return Invalid(absl::StrCat("bad version id \"", record.version, "\""));
-  }
-  if (record.files.size() != 2 ||
-      record.files[0].filename != kAdapterConfigFilename ||
-      record.files[1].filename != kAdapterWeightsFilename) {
+absl::Status CheckFiles(const std::vector<AdapterFileRecord>& files) {
+  if (files.size() != 2 || files[0].filename != kAdapterConfigFilename ||
+      files[1].filename != kAdapterWeightsFilename) {
     return Invalid(absl::StrCat("files must be exactly ",
                                 kAdapterConfigFilename, " and ",
                                 kAdapterWeightsFilename));
   }
-  for (const AdapterFileRecord& file : record.files) {
+  for (const AdapterFileRecord& file : files) {
     const bool lower_case =
         std::none_of(file.sha256.begin(), file.sha256.end(), [](char c) {
           return absl::ascii_isupper(static_cast<unsigned char>(c));
@@ -62,6 +127,19 @@ absl::Status CheckRecord(const AdapterRecord& record) {
     if (!IsSha256Hex(file.sha256) || !lower_case) {
       return Invalid(absl::StrCat("bad sha256 for ", file.filename));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRecord(const AdapterRecord& record) {
+  RETURN_IF_ERROR(ValidateTenantName(record.tenant));
+  RETURN_IF_ERROR(ValidateAdapterName(record.name));
+  if (!IsVersionId(record.version)) {
+    return Invalid(absl::StrCat("bad version id \"", record.version, "\""));
+  }
+  RETURN_IF_ERROR(CheckFiles(record.files));
+  if (record.compression.has_value()) {
+    RETURN_IF_ERROR(CheckFiles(record.compression->uploaded_files));
   }
   return absl::OkStatus();
 }
@@ -96,12 +174,6 @@ bool IsVersionId(absl::string_view version) {
 }
 
 std::string AdapterRecordToJson(const AdapterRecord& record) {
-  Json files = Json::array();
-  for (const AdapterFileRecord& file : record.files) {
-    files.push_back({{"filename", file.filename},
-                     {"sha256", file.sha256},
-                     {"size_bytes", file.size_bytes}});
-  }
   Json json = {
       {"format", kMetadataFormat},
       {"tenant", record.tenant},
@@ -109,11 +181,14 @@ std::string AdapterRecordToJson(const AdapterRecord& record) {
       {"version", record.version},
       {"description", record.description},
       {"visibility", std::string(VisibilityName(record.visibility))},
-      {"files", files},
+      {"files", FilesToJson(record.files)},
       {"summary", SummaryToJson(record.summary)},
       {"created_at", absl::FormatTime(absl::RFC3339_full, record.created_at,
                                       absl::UTCTimeZone())},
   };
+  if (record.compression.has_value()) {
+    json["compression"] = CompressionToJson(*record.compression);
+  }
   // The registry only stores valid UTF-8; `replace` keeps dump() from
   // throwing should that ever break.
   return json.dump(2, ' ', /*ensure_ascii=*/false,
@@ -138,12 +213,12 @@ absl::StatusOr<AdapterRecord> AdapterRecordFromJson(absl::string_view text) {
     record.description = json.at("description").get<std::string>();
     ASSIGN_OR_RETURN(record.visibility,
                      ParseVisibility(json.at("visibility").get<std::string>()));
-    for (const Json& file : json.at("files")) {
-      record.files.push_back({file.at("filename").get<std::string>(),
-                              file.at("sha256").get<std::string>(),
-                              file.at("size_bytes").get<uint64_t>()});
-    }
+    record.files = FilesFromJson(json.at("files"));
     record.summary = SummaryFromJson(json.at("summary"));
+    if (json.contains("compression")) {
+      ASSIGN_OR_RETURN(record.compression,
+                       CompressionFromJson(json.at("compression")));
+    }
     const std::string created = json.at("created_at").get<std::string>();
     std::string error;
     if (!absl::ParseTime(absl::RFC3339_full, created, &record.created_at,
@@ -153,10 +228,6 @@ absl::StatusOr<AdapterRecord> AdapterRecordFromJson(absl::string_view text) {
   } catch (const Json::exception& e) {
     return Invalid(e.what());
   }
-  std::sort(record.files.begin(), record.files.end(),
-            [](const AdapterFileRecord& a, const AdapterFileRecord& b) {
-              return a.filename < b.filename;
-            });
   RETURN_IF_ERROR(CheckRecord(record));
   return record;
 }

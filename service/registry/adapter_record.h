@@ -4,6 +4,7 @@
 #define LORAPLEX_SERVICE_REGISTRY_ADAPTER_RECORD_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,38 @@ struct AdapterFileRecord {
   }
 };
 
+// What an upload asks the server to do to its adapter before storing it
+// (UploadHeader.compression in adapters.proto).
+struct CompressionRequest {
+  enum class Target {
+    kNone,           // Store the files as uploaded.
+    kToMaxLoraRank,  // Only an adapter over --max-lora-rank, to that rank.
+    kRank,           // Every module to at most `rank`.
+    kEnergy,         // Per module, the smallest rank keeping `energy`.
+  };
+  Target target = Target::kNone;
+  int64_t rank = 0;   // kRank.
+  double energy = 0;  // kEnergy.
+
+  bool operator==(const CompressionRequest& other) const {
+    return target == other.target && rank == other.rank &&
+           energy == other.energy;
+  }
+};
+
+// What compression at upload did (AdapterCompression in adapters.proto).
+struct StoredCompression {
+  CompressionRequest request;
+  // False when kToMaxLoraRank found the adapter within the limit: the files
+  // are stored as uploaded.
+  bool compressed = false;
+  int64_t original_rank = 0;
+  int64_t stored_rank = 0;
+  double retained_energy = 1;  // Over every module's update.
+  // The files as uploaded; AdapterRecord::files are the stored ones.
+  std::vector<AdapterFileRecord> uploaded_files;  // Sorted by filename.
+};
+
 struct AdapterRecord {
   std::string tenant;  // Owner.
   std::string name;    // Unique per tenant.
@@ -42,6 +75,8 @@ struct AdapterRecord {
   std::vector<AdapterFileRecord> files;  // Sorted by filename.
   engine::LoraAdapterSummary summary;    // From the upload's validator.
   absl::Time created_at;                 // When the upload committed.
+  // Set when the upload asked for compression.
+  std::optional<StoredCompression> compression;
 
   AdapterRef ref() const { return AdapterRef{tenant, name}; }
   // The id to register with the engine: "<tenant>/<name>@<version>". The
@@ -53,7 +88,8 @@ struct AdapterRecord {
 
 bool IsVersionId(absl::string_view version);  // 32 lower-case hex digits.
 
-// The metadata file's JSON ("format": 1). Parsing checks every field
+// The metadata file's JSON ("format": 1; "compression" is optional, so
+// records written before it existed still load). Parsing checks every field
 // (names, version, sha256 digests, the two filenames) and answers
 // INVALID_ARGUMENT naming the bad field.
 std::string AdapterRecordToJson(const AdapterRecord& record);

@@ -101,11 +101,31 @@ absl::Status ValidateUploadFiles(const std::vector<AdapterFileRecord>& files,
 
 }  // namespace
 
+UploadSpec UploadSpecOf(const AdapterRecord& record) {
+  UploadSpec spec;
+  spec.tenant = record.tenant;
+  spec.name = record.name;
+  spec.description = record.description;
+  spec.visibility = record.visibility;
+  // With compression the stored files are the server's rewrite.
+  if (record.compression.has_value()) {
+    spec.files = record.compression->uploaded_files;
+    spec.compression = record.compression->request;
+  } else {
+    spec.files = record.files;
+  }
+  return spec;
+}
+
 bool IsRetryOf(const UploadSpec& spec, const AdapterRecord& stored) {
+  // A retry sends what was uploaded, and asks for the same compression.
+  const UploadSpec original = UploadSpecOf(stored);
+  const std::vector<AdapterFileRecord>& uploaded = original.files;
   if (spec.tenant != stored.tenant || spec.name != stored.name ||
       spec.description != stored.description ||
       spec.visibility != stored.visibility ||
-      spec.files.size() != stored.files.size()) {
+      !(spec.compression == original.compression) ||
+      spec.files.size() != uploaded.size()) {
     return false;
   }
   for (const AdapterFileRecord& declared : spec.files) {
@@ -114,7 +134,7 @@ bool IsRetryOf(const UploadSpec& spec, const AdapterRecord& stored) {
              file.size_bytes == declared.size_bytes &&
              absl::EqualsIgnoreCase(file.sha256, declared.sha256);
     };
-    if (std::none_of(stored.files.begin(), stored.files.end(), same)) {
+    if (std::none_of(uploaded.begin(), uploaded.end(), same)) {
       return false;
     }
   }
@@ -132,6 +152,17 @@ absl::Status ValidateUploadSpec(const UploadSpec& spec,
   }
   if (!IsValidUtf8(spec.description)) {
     return absl::InvalidArgumentError("the description is not valid UTF-8");
+  }
+  const CompressionRequest& compression = spec.compression;
+  if (compression.target == CompressionRequest::Target::kRank &&
+      compression.rank < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compression.rank must be at least 1 (got ", compression.rank, ")"));
+  }
+  if (compression.target == CompressionRequest::Target::kEnergy &&
+      !(compression.energy > 0 && compression.energy <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compression.energy must be in (0, 1] (got ", compression.energy, ")"));
   }
   return ValidateUploadFiles(spec.files, max_upload_bytes);
 }

@@ -50,6 +50,17 @@ using AdapterValidator =
     std::function<absl::StatusOr<engine::LoraAdapterSummary>(
         const std::string& staged_dir)>;
 
+// Rewrites the adapter in `staged_dir` (the two verified files) as `request`
+// asks, in place: afterwards the directory holds the two files to store,
+// which the validator then checks. Returns what it did; the registry fills
+// in uploaded_files and the request. Called by StagedUpload::Finish only
+// when request.target is not kNone. The server passes a truncated-SVD
+// compression (engine/train/adapter_compression.h); its errors are the
+// upload's (INVALID_ARGUMENT for an adapter it cannot parse or a rank over
+// the server's limit).
+using AdapterCompressor = std::function<absl::StatusOr<StoredCompression>(
+    const std::string& staged_dir, const CompressionRequest& request)>;
+
 inline constexpr size_t kMaxUploadChunkBytes = size_t{1} << 20;  // 1 MiB
 inline constexpr size_t kMaxDescriptionBytes = 1024;
 inline constexpr int32_t kDefaultPageSize = 50;
@@ -64,18 +75,25 @@ struct UploadSpec {
   // Exactly one entry per adapter file (any order). sha256 is 64 hex digits
   // in either case.
   std::vector<AdapterFileRecord> files;
+  CompressionRequest compression;  // UploadHeader.compression.
 };
 
 // Whether `spec` uploads exactly what `stored` holds (Note [Idempotent
-// upload]): the same files (sha256 compared case-insensitively),
-// description and visibility.
+// upload]): the same files (sha256 compared case-insensitively; the files
+// as uploaded when it was compressed), description, visibility and
+// compression request.
 bool IsRetryOf(const UploadSpec& spec, const AdapterRecord& stored);
+
+// The spec of the upload that stored `record`: with compression, the files
+// as uploaded and the request.
+UploadSpec UploadSpecOf(const AdapterRecord& record);
 
 // Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
 bool IsValidUtf8(absl::string_view text);
 
 // Checks an UploadSpec against the rules every backend shares: names,
-// description, the two files with well-formed digests. INVALID_ARGUMENT, or
+// description, the two files with well-formed digests, a compression rank
+// of at least 1 or energy in (0, 1]. INVALID_ARGUMENT, or
 // RESOURCE_EXHAUSTED when the declared sizes add up to more than
 // `max_upload_bytes`.
 absl::Status ValidateUploadSpec(const UploadSpec& spec,
@@ -98,9 +116,11 @@ class StagedUpload {
   virtual absl::Status WriteChunk(absl::string_view filename, uint64_t offset,
                                   absl::string_view data) = 0;
 
-  // Verifies, validates and commits; returns the stored record. Errors:
+  // Verifies, compresses (when the spec asks), validates and commits;
+  // returns the stored record. Errors:
   // INVALID_ARGUMENT when a file is shorter than declared; DATA_LOSS when
-  // a file's sha256 differs from the declared one; the validator's error
+  // a file's sha256 differs from the declared one; the compressor's or the
+  // validator's error
   // (see AdapterValidator); ALREADY_EXISTS / RESOURCE_EXHAUSTED when,
   // meanwhile, another upload took the name or the tenant's last free place.
   // Nothing is stored on any error. A retry of the stored adapter returns

@@ -95,6 +95,7 @@ FilesystemAdapterRegistry::BeginUpload(const UploadSpec& spec) {
       std::unique_ptr<FilesystemStagedUpload> upload,
       FilesystemStagedUpload::Create(
           spec, JoinPath(staging_dir_, id), options_.validator,
+          options_.compressor,
           [this](const AdapterRecord& record, const std::string& staged_dir) {
             return Commit(record, staged_dir);
           },
@@ -107,13 +108,8 @@ FilesystemAdapterRegistry::BeginUpload(const UploadSpec& spec) {
 absl::StatusOr<CommitOutcome> FilesystemAdapterRegistry::Commit(
     const AdapterRecord& record, const std::string& staged_dir) {
   absl::MutexLock lock(&mu_);
-  UploadSpec spec;
-  spec.tenant = record.tenant;
-  spec.name = record.name;
-  spec.description = record.description;
-  spec.visibility = record.visibility;
-  spec.files = record.files;
-  ASSIGN_OR_RETURN(const AdapterRecord* stored, CheckCanAdd(spec));
+  ASSIGN_OR_RETURN(const AdapterRecord* stored,
+                   CheckCanAdd(UploadSpecOf(record)));
   if (stored != nullptr) {
     LogInfo("registry: upload of %s repeats the stored adapter; kept it",
             record.ref().ToString());

@@ -56,6 +56,9 @@ struct FilesystemAdapterRegistryOptions {
   int32_t max_adapters_per_tenant = 100;
   // Required: checks each upload against the base model before commit.
   AdapterValidator validator;
+  // Optional: rewrites uploads that ask for compression before they are
+  // validated; without it such uploads are FAILED_PRECONDITION.
+  AdapterCompressor compressor;
   // Re-hash every committed file at Open() (reads every stored byte once,
   // so start-up time grows with the bytes stored) and quarantine adapters
   // whose files changed. When false (the default) only sizes are checked,

@@ -18,7 +18,8 @@ namespace loraplex::service {
 
 absl::StatusOr<std::unique_ptr<FilesystemStagedUpload>>
 FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
-                               AdapterValidator validator, CommitFn commit,
+                               AdapterValidator validator,
+                               AdapterCompressor compressor, CommitFn commit,
                                DiscardFn discard) {
   if (mkdir(staged_dir.c_str(), 0755) != 0) {
     return absl::ErrnoToStatus(errno,
@@ -27,7 +28,7 @@ FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
   // From here on the destructor removes the directory on every error.
   std::unique_ptr<FilesystemStagedUpload> upload(new FilesystemStagedUpload(
       std::move(spec), std::move(staged_dir), std::move(validator),
-      std::move(commit), std::move(discard)));
+      std::move(compressor), std::move(commit), std::move(discard)));
   // Note [Staged files hold no descriptor]: the files are created empty
   // now and reopened for each chunk, so an upload that sits idle holds no
   // file descriptor.
@@ -38,14 +39,13 @@ FilesystemStagedUpload::Create(UploadSpec spec, std::string staged_dir,
   return upload;
 }
 
-FilesystemStagedUpload::FilesystemStagedUpload(UploadSpec spec,
-                                               std::string staged_dir,
-                                               AdapterValidator validator,
-                                               CommitFn commit,
-                                               DiscardFn discard)
+FilesystemStagedUpload::FilesystemStagedUpload(
+    UploadSpec spec, std::string staged_dir, AdapterValidator validator,
+    AdapterCompressor compressor, CommitFn commit, DiscardFn discard)
     : spec_(std::move(spec)),
       staged_dir_(std::move(staged_dir)),
       validator_(std::move(validator)),
+      compressor_(std::move(compressor)),
       commit_(std::move(commit)),
       discard_(std::move(discard)) {
   std::sort(spec_.files.begin(), spec_.files.end(),
@@ -174,16 +174,60 @@ absl::Status FilesystemStagedUpload::VerifyFiles() {
   return absl::OkStatus();
 }
 
+std::string FilesystemStagedUpload::ForClient(absl::string_view message) const {
+  // The client named an adapter, not our staging directory.
+  return absl::StrReplaceAll(
+      message,
+      {{staged_dir_, AdapterRef{spec_.tenant, spec_.name}.ToString()}});
+}
+
+absl::StatusOr<std::optional<StoredCompression>>
+FilesystemStagedUpload::Compress() {
+  if (spec_.compression.target == CompressionRequest::Target::kNone) {
+    return std::nullopt;
+  }
+  if (!compressor_) {
+    return absl::FailedPreconditionError(
+        "this server does not compress adapters at upload");
+  }
+  absl::StatusOr<StoredCompression> compression =
+      compressor_(staged_dir_, spec_.compression);
+  if (!compression.ok()) {
+    return absl::Status(compression.status().code(),
+                        ForClient(compression.status().message()));
+  }
+  compression->request = spec_.compression;
+  compression->uploaded_files.clear();
+  for (const StagedFile& file : files_) {
+    compression->uploaded_files.push_back(file.declared);
+  }
+  return *std::move(compression);
+}
+
+absl::StatusOr<std::vector<AdapterFileRecord>>
+FilesystemStagedUpload::StoredFiles(
+    const std::optional<StoredCompression>& compression) const {
+  std::vector<AdapterFileRecord> stored;
+  for (const StagedFile& file : files_) {
+    stored.push_back(file.declared);
+    if (!compression.has_value() || !compression->compressed) continue;
+    // Rewritten: what is stored is what the registry must check later.
+    ASSIGN_OR_RETURN(const file_util::FileDigest digest,
+                     file_util::DigestFile(file.path));
+    stored.back().size_bytes = digest.size_bytes;
+    stored.back().sha256 = DigestToHex(digest.sha256);
+    RETURN_IF_ERROR(file_util::SyncPath(file.path));
+  }
+  return stored;
+}
+
 absl::StatusOr<CommitOutcome> FilesystemStagedUpload::VerifyValidateCommit() {
   RETURN_IF_ERROR(VerifyFiles());
+  ASSIGN_OR_RETURN(std::optional<StoredCompression> compression, Compress());
   absl::StatusOr<engine::LoraAdapterSummary> summary = validator_(staged_dir_);
   if (!summary.ok()) {
-    // The client named an adapter, not our staging directory.
-    return absl::Status(
-        summary.status().code(),
-        absl::StrReplaceAll(
-            summary.status().message(),
-            {{staged_dir_, AdapterRef{spec_.tenant, spec_.name}.ToString()}}));
+    return absl::Status(summary.status().code(),
+                        ForClient(summary.status().message()));
   }
   AdapterRecord record;
   record.tenant = spec_.tenant;
@@ -191,10 +235,12 @@ absl::StatusOr<CommitOutcome> FilesystemStagedUpload::VerifyValidateCommit() {
   ASSIGN_OR_RETURN(record.version, file_util::RandomHex(16));
   record.description = spec_.description;
   record.visibility = spec_.visibility;
-  for (const StagedFile& file : files_) {
-    record.files.push_back(file.declared);
-  }
+  ASSIGN_OR_RETURN(record.files, StoredFiles(compression));
   record.summary = *std::move(summary);
+  if (compression.has_value()) {
+    compression->stored_rank = record.summary.max_rank;
+  }
+  record.compression = std::move(compression);
   record.created_at = absl::Now();
   RETURN_IF_ERROR(file_util::WriteNewFileDurably(
       file_util::JoinPath(staged_dir_, kRegistryMetadataFilename),

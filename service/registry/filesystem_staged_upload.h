@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class FilesystemStagedUpload final : public StagedUpload {
   // `spec` must have passed ValidateUploadSpec.
   static absl::StatusOr<std::unique_ptr<FilesystemStagedUpload>> Create(
       UploadSpec spec, std::string staged_dir, AdapterValidator validator,
-      CommitFn commit, DiscardFn discard);
+      AdapterCompressor compressor, CommitFn commit, DiscardFn discard);
 
   ~FilesystemStagedUpload() override;
 
@@ -75,7 +76,8 @@ class FilesystemStagedUpload final : public StagedUpload {
   };
 
   FilesystemStagedUpload(UploadSpec spec, std::string staged_dir,
-                         AdapterValidator validator, CommitFn commit,
+                         AdapterValidator validator,
+                         AdapterCompressor compressor, CommitFn commit,
                          DiscardFn discard);
 
   StagedFile* FindFile(absl::string_view filename);
@@ -85,12 +87,21 @@ class FilesystemStagedUpload final : public StagedUpload {
   // Checks sizes and digests and fsyncs the files.
   absl::Status VerifyFiles();
   absl::StatusOr<CommitOutcome> VerifyValidateCommit();
+  // Runs the compressor when the spec asks (nullopt when it does not).
+  absl::StatusOr<std::optional<StoredCompression>> Compress();
+  // The records of the files to store: as declared, or re-hashed (and
+  // fsynced) when the compressor rewrote them.
+  absl::StatusOr<std::vector<AdapterFileRecord>> StoredFiles(
+      const std::optional<StoredCompression>& compression) const;
+  // `message` with the staging directory replaced by "<tenant>/<name>".
+  std::string ForClient(absl::string_view message) const;
   // Discards the staging directory; returns `status`.
   absl::Status Abort(absl::Status status);
 
   UploadSpec spec_;
   std::string staged_dir_;
   AdapterValidator validator_;
+  AdapterCompressor compressor_;  // May be empty: no compression.
   CommitFn commit_;
   DiscardFn discard_;
   std::vector<StagedFile> files_;  // One per declared file.

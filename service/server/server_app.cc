@@ -21,6 +21,7 @@
 #include "service/grpc/fd_limits.h"
 #include "service/grpc/raw_messages.h"
 #include "service/server/seed_adapters.h"
+#include "service/server/upload_compression.h"
 
 namespace loraplex::service {
 namespace {
@@ -114,19 +115,21 @@ void LogEngine(const engine::EngineOptions& options,
       info.device, info.dtype, info.max_seq_len, options.max_batch_size,
       options.max_prefill_tokens);
   LogInfo(
-      "adapters: %d device slots, %d host slots, max rank %d; queue: %d "
-      "requests, %d per tenant (0 = unbounded)",
-      options.max_resident_adapters, options.max_host_adapters,
-      options.max_lora_rank, options.max_queued_requests,
+      "adapters: device memory for %d of max rank %d (more of lower rank), "
+      "%d in host memory; queue: %d requests, %d per tenant (0 = unbounded)",
+      options.max_resident_adapters, options.max_lora_rank,
+      options.max_host_adapters, options.max_queued_requests,
       options.max_queued_per_tenant);
 }
 
 // Engine::ValidateAdapter for uploads. Its messages start "adapter <dir>: ";
 // the directory is the server's staging path, which clients have no use
 // for (and should not see). A file the engine finds missing is the upload's
-// fault: INVALID_ARGUMENT, not NOT_FOUND.
-AdapterValidator UploadValidator(engine::Engine* engine) {
-  return [engine](const std::string& staged_dir)
+// fault: INVALID_ARGUMENT, not NOT_FOUND. A rank over the limit says how to
+// ask for compression.
+AdapterValidator UploadValidator(engine::Engine* engine,
+                                 int64_t max_lora_rank) {
+  return [engine, max_lora_rank](const std::string& staged_dir)
              -> absl::StatusOr<engine::LoraAdapterSummary> {
     absl::StatusOr<engine::LoraAdapterSummary> summary =
         engine->ValidateAdapter(staged_dir);
@@ -138,7 +141,9 @@ AdapterValidator UploadValidator(engine::Engine* engine) {
     const absl::StatusCode code = absl::IsNotFound(error)
                                       ? absl::StatusCode::kInvalidArgument
                                       : error.code();
-    return absl::Status(code, absl::StrCat("invalid adapter: ", message));
+    return WithCompressionHint(
+        absl::Status(code, absl::StrCat("invalid adapter: ", message)),
+        staged_dir, max_lora_rank);
   };
 }
 
@@ -215,7 +220,9 @@ absl::Status ServerApp::OpenRegistry(const ServerOptions& options) {
   registry_options.max_upload_bytes = options.max_upload_bytes;
   registry_options.max_adapters_per_tenant = options.max_adapters_per_tenant;
   registry_options.verify_checksums_on_open = options.verify_registry_checksums;
-  registry_options.validator = UploadValidator(engine_.get());
+  registry_options.validator =
+      UploadValidator(engine_.get(), options.engine.max_lora_rank);
+  registry_options.compressor = UploadCompressor(options.engine.max_lora_rank);
   ASSIGN_OR_RETURN(
       registry_, FilesystemAdapterRegistry::Open(std::move(registry_options)));
   if (!options.seed_adapters_dir.empty()) {

@@ -494,3 +494,142 @@ TEST_F(RegistryUploadTest, InvalidSpecsAreRejectedBeforeAnythingIsWritten) {
 
 }  // namespace
 }  // namespace loraplex::service
+
+namespace loraplex::service {
+namespace {
+
+using testing_util::AdapterBytes;
+using testing_util::LoadFixtureAdapter;
+using testing_util::OptionsFor;
+using testing_util::SpecFor;
+using testing_util::TempDir;
+using testing_util::UploadAdapter;
+using testing_util::WriteFileOrDie;
+
+// Compression at upload, with a stand-in compressor that replaces the
+// staged all-r16 adapter by qv-r8 (the registry's side only: the real one
+// is tested end to end in upload_compression_e2e_test.cc).
+class RegistryCompressionTest : public ::testing::Test {
+ protected:
+  void Open(AdapterCompressor compressor) {
+    registry_.reset();
+    FilesystemAdapterRegistryOptions options = OptionsFor(dir_.path());
+    options.compressor = std::move(compressor);
+    options.verify_checksums_on_open = true;
+    auto registry = FilesystemAdapterRegistry::Open(std::move(options));
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = *std::move(registry);
+  }
+
+  AdapterCompressor ReplaceWithQv() {
+    return [this](const std::string& staged_dir,
+                  const CompressionRequest& request)
+               -> absl::StatusOr<StoredCompression> {
+      ++calls_;
+      seen_ = request;
+      WriteFileOrDie(staged_dir + "/" + kAdapterConfigFilename, qv_.config);
+      WriteFileOrDie(staged_dir + "/" + kAdapterWeightsFilename, qv_.weights);
+      StoredCompression stored;
+      stored.compressed = true;
+      stored.original_rank = 16;
+      stored.retained_energy = 0.75;
+      return stored;
+    };
+  }
+
+  UploadSpec CompressedSpec() {
+    UploadSpec spec = SpecFor("acme", "bot", all_);
+    spec.compression.target = CompressionRequest::Target::kRank;
+    spec.compression.rank = 8;
+    return spec;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FilesystemAdapterRegistry> registry_;
+  const AdapterBytes qv_ = LoadFixtureAdapter("qv-r8");
+  const AdapterBytes all_ = LoadFixtureAdapter("all-r16");
+  int calls_ = 0;
+  CompressionRequest seen_;
+};
+
+TEST_F(RegistryCompressionTest, StoresTheRewrittenFilesAndWhatWasUploaded) {
+  Open(ReplaceWithQv());
+  absl::StatusOr<AdapterRecord> record =
+      UploadAdapter(*registry_, CompressedSpec(), all_);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(calls_, 1);
+  EXPECT_EQ(seen_.target, CompressionRequest::Target::kRank);
+  EXPECT_EQ(seen_.rank, 8);
+  // The stored files are the rewritten ones, hashed by the registry, and
+  // validated: the summary is qv-r8's.
+  EXPECT_EQ(record->files[0].sha256, Sha256Hex(qv_.config));
+  EXPECT_EQ(record->files[1].sha256, Sha256Hex(qv_.weights));
+  EXPECT_EQ(record->files[1].size_bytes, qv_.weights.size());
+  EXPECT_EQ(record->summary.max_rank, 8);
+  ASSERT_TRUE(record->compression.has_value());
+  EXPECT_TRUE(record->compression->compressed);
+  EXPECT_EQ(record->compression->original_rank, 16);
+  EXPECT_EQ(record->compression->stored_rank, 8);
+  EXPECT_EQ(record->compression->retained_energy, 0.75);
+  EXPECT_EQ(record->compression->request, CompressedSpec().compression);
+  ASSERT_EQ(record->compression->uploaded_files.size(), 2u);
+  EXPECT_EQ(record->compression->uploaded_files[1].sha256,
+            Sha256Hex(all_.weights));
+  EXPECT_EQ(testing_util::ReadFileOrDie(registry_->adapter_dir(*record) + "/" +
+                                        kAdapterWeightsFilename),
+            qv_.weights);
+
+  // Reopened (files checked against the stored hashes), it is the same.
+  Open(ReplaceWithQv());
+  EXPECT_TRUE(registry_->recovery_report().quarantined.empty());
+  absl::StatusOr<AdapterRecord> reopened = registry_->Get({"acme", "bot"});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(reopened->files, record->files);
+  ASSERT_TRUE(reopened->compression.has_value());
+  EXPECT_EQ(reopened->compression->uploaded_files,
+            record->compression->uploaded_files);
+  EXPECT_EQ(reopened->compression->stored_rank, 8);
+
+  // A retry sends the uploaded files with the same request; the stored
+  // files, or the uploaded ones without the request, are another adapter.
+  absl::StatusOr<AdapterRecord> retry =
+      UploadAdapter(*registry_, CompressedSpec(), all_);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->version, record->version);
+  EXPECT_EQ(
+      registry_->BeginUpload(SpecFor("acme", "bot", all_)).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(registry_->BeginUpload(SpecFor("acme", "bot", qv_)).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(RegistryCompressionTest, FailuresStoreNothing) {
+  // No compressor: asking for compression is refused at Finish.
+  Open(nullptr);
+  absl::StatusOr<AdapterRecord> record =
+      UploadAdapter(*registry_, CompressedSpec(), all_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kFailedPrecondition);
+  // The compressor's error passes through, naming the adapter, not the
+  // staging directory.
+  Open([](const std::string& staged_dir,
+          const CompressionRequest&) -> absl::StatusOr<StoredCompression> {
+    return absl::InvalidArgumentError(staged_dir + ": cannot compress");
+  });
+  record = UploadAdapter(*registry_, CompressedSpec(), all_);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(record.status().message(), "acme/bot: cannot compress");
+  // A request outside its range is refused before anything is received.
+  UploadSpec spec = CompressedSpec();
+  spec.compression.rank = 0;
+  EXPECT_EQ(registry_->BeginUpload(spec).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  spec.compression.target = CompressionRequest::Target::kEnergy;
+  spec.compression.energy = 0;
+  EXPECT_EQ(registry_->BeginUpload(spec).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(registry_->ListAll().empty());
+  EXPECT_TRUE(testing_util::ListDirOrEmpty(dir_.path() + "/.staging").empty());
+}
+
+}  // namespace
+}  // namespace loraplex::service

@@ -63,6 +63,17 @@ std::string FormatAdapterDetails(const loraplex::v1::Adapter& adapter) {
   line("rank", absl::StrFormat("%d (lora_alpha %g%s)", adapter.rank(),
                                adapter.lora_alpha(),
                                adapter.use_rslora() ? ", rsLoRA" : ""));
+  if (adapter.has_compression()) {
+    const loraplex::v1::AdapterCompression& c = adapter.compression();
+    line("compression",
+         c.compressed()
+             ? absl::StrFormat("rank %d -> %d at upload, %.4f of the energy "
+                               "kept",
+                               c.original_rank(), c.stored_rank(),
+                               c.retained_energy())
+             : absl::StrFormat("asked for; rank %d was within the limit",
+                               c.original_rank()));
+  }
   line("targets", absl::StrFormat("%s (%d modules)", TargetsText(adapter),
                                   adapter.num_modules()));
   line("size", HumanBytes(adapter.size_bytes()));

@@ -59,6 +59,10 @@ loraplex::v1::UploadAdapterRequest HeaderMessage(
   header.set_description(spec.description);
   header.set_visibility(spec.is_public ? loraplex::v1::VISIBILITY_PUBLIC
                                        : loraplex::v1::VISIBILITY_PRIVATE);
+  if (spec.compression.target_case() !=
+      loraplex::v1::UploadCompression::TARGET_NOT_SET) {
+    *header.mutable_compression() = spec.compression;
+  }
   for (const LocalAdapterFile& file : files) {
     loraplex::v1::AdapterFile& declared = *header.add_files();
     declared.set_filename(file.filename);

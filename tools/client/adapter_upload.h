@@ -41,6 +41,8 @@ struct AdapterUploadSpec {
   std::string description;
   bool is_public = false;  // VISIBILITY_PUBLIC instead of PRIVATE.
   std::string dir;         // Holds the two files.
+  // UploadHeader.compression; unset (no target) = store as uploaded.
+  loraplex::v1::UploadCompression compression;
 };
 
 // Called after each chunk is handed to gRPC, with the bytes sent so far and

@@ -177,6 +177,10 @@ std::vector<v1::UploadAdapterRequest> UploadMessages(
   header->set_owner(options.owner);
   header->set_description(options.description);
   header->set_visibility(options.visibility);
+  if (options.compression.target_case() !=
+      v1::UploadCompression::TARGET_NOT_SET) {
+    *header->mutable_compression() = options.compression;
+  }
   for (const auto& [filename, bytes] : named) {
     v1::AdapterFile* file = header->add_files();
     file->set_filename(filename);

@@ -92,6 +92,7 @@ struct UploadOptions {
   v1::Visibility visibility = v1::VISIBILITY_PRIVATE;
   std::string description;
   size_t chunk_bytes = 64 << 10;
+  v1::UploadCompression compression;  // Sent when a target is set.
 };
 // The header (with true sizes and sha256s) and chunk messages of an upload.
 std::vector<v1::UploadAdapterRequest> UploadMessages(
