@@ -252,10 +252,10 @@ absl::StatusOr<std::unique_ptr<Sequence>> EngineImpl::MakeSequence(
     }
   }
   const int64_t vocab = info_.config.vocab_size;
-  for (int32_t id : prompt) {
-    if (id < 0 || id >= vocab) {
+  for (int32_t token : prompt) {
+    if (token < 0 || token >= vocab) {
       return absl::InvalidArgumentError(
-          absl::StrCat("prompt token id ", id,
+          absl::StrCat("prompt token id ", token,
                        " is outside the vocabulary [0, ", vocab, ")"));
     }
   }

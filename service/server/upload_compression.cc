@@ -44,7 +44,7 @@ absl::StatusOr<StoredCompression> CompressStaged(
   absl::StatusOr<engine::AdapterCompressionReport> report =
       engine::CompressLoraAdapter(options);
   if (!report.ok()) {
-    (void)file_util::RemoveTree(options.out_dir);
+    file_util::RemoveTree(options.out_dir).IgnoreError();
     return absl::Status(
         report.status().code(),
         absl::StrCat("compressing the adapter: ", report.status().message()));
