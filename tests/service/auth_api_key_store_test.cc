@@ -264,7 +264,9 @@ TEST(ApiKeyStoreReloadTest, LookupsRaceReloadsSafely) {
         EXPECT_EQ(*(*store)->Lookup(kAcmeKey),
                   (Principal{"acme", Role::kTenant}));
         const absl::StatusOr<Principal> ops = (*store)->Lookup(kOpsKey);
-        if (ops.ok()) EXPECT_EQ(*ops, (Principal{"ops", Role::kAdmin}));
+        if (ops.ok()) {
+          EXPECT_EQ(*ops, (Principal{"ops", Role::kAdmin}));
+        }
       }
     });
   }
