@@ -53,8 +53,9 @@ using AdapterValidator =
 // Rewrites the adapter in `staged_dir` (the two verified files) as `request`
 // asks, in place: afterwards the directory holds the two files to store,
 // which the validator then checks. Returns what it did; the registry fills
-// in uploaded_files and the request. Called by StagedUpload::Finish only
-// when request.target is not kNone. The server passes a truncated-SVD
+// in uploaded_files, the request, stored_rank, and original_rank when it
+// left the files as uploaded (compressed false). Called by StagedUpload::Finish
+// only when request.target is not kNone. The server passes a truncated-SVD
 // compression (engine/train/adapter_compression.h); its errors are the
 // upload's (INVALID_ARGUMENT for an adapter it cannot parse or a rank over
 // the server's limit).

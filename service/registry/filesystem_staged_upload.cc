@@ -239,6 +239,10 @@ absl::StatusOr<CommitOutcome> FilesystemStagedUpload::VerifyValidateCommit() {
   record.summary = *std::move(summary);
   if (compression.has_value()) {
     compression->stored_rank = record.summary.max_rank;
+    // Stored as uploaded: the validator's rank is the uploaded one.
+    if (!compression->compressed) {
+      compression->original_rank = record.summary.max_rank;
+    }
   }
   record.compression = std::move(compression);
   record.created_at = absl::Now();

@@ -1,6 +1,7 @@
 #include "service/server/upload_compression.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,23 @@ namespace {
 // Written inside the staging directory, then moved over the two files.
 constexpr char kCompressedSubdir[] = "compressed";
 
+// The largest rank the staged adapter_config.json names (r and every
+// rank_pattern value): a bound on every module's rank; nullopt when the
+// config does not read or parse (validation then says why).
+std::optional<int64_t> ConfiguredMaxRank(const std::string& staged_dir) {
+  absl::StatusOr<std::string> text = engine::ReadTextFile(
+      file_util::JoinPath(staged_dir, kAdapterConfigFilename));
+  if (!text.ok()) return std::nullopt;
+  absl::StatusOr<engine::LoraAdapterConfig> config =
+      engine::ParseLoraAdapterConfig(*text);
+  if (!config.ok()) return std::nullopt;
+  int64_t rank = config->r;
+  for (const auto& [pattern, pattern_rank] : config->rank_pattern) {
+    rank = std::max(rank, pattern_rank);
+  }
+  return rank;
+}
+
 absl::StatusOr<StoredCompression> CompressStaged(
     const std::string& staged_dir, const CompressionRequest& request,
     int64_t max_lora_rank) {
@@ -26,9 +44,16 @@ absl::StatusOr<StoredCompression> CompressStaged(
   switch (request.target) {
     case CompressionRequest::Target::kNone:
       return absl::InternalError("no compression was asked for");
-    case CompressionRequest::Target::kToMaxLoraRank:
+    case CompressionRequest::Target::kToMaxLoraRank: {
+      const std::optional<int64_t> rank = ConfiguredMaxRank(staged_dir);
+      if (rank.has_value() && *rank <= max_lora_rank) {
+        // Within the limit: stored as uploaded, no SVD needed (the registry
+        // takes the original rank from validation).
+        return StoredCompression{};
+      }
       options.rank = max_lora_rank;
       break;
+    }
     case CompressionRequest::Target::kRank:
       if (request.rank > max_lora_rank) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -53,11 +78,10 @@ absl::StatusOr<StoredCompression> CompressStaged(
   stored.original_rank = report->max_rank_in;
   if (request.target == CompressionRequest::Target::kToMaxLoraRank &&
       report->max_rank_in <= max_lora_rank) {
-    // Within the limit: stored as uploaded.
+    // The config named a larger rank than any module has (a rank_pattern
+    // entry that matches nothing): stored as uploaded after all.
     RETURN_IF_ERROR(file_util::RemoveTree(options.out_dir));
-    stored.compressed = false;
-    stored.retained_energy = 1;
-    return stored;
+    return StoredCompression{};
   }
   for (const char* filename :
        {kAdapterConfigFilename, kAdapterWeightsFilename}) {
@@ -84,17 +108,8 @@ absl::Status WithCompressionHint(absl::Status error,
                                  const std::string& staged_dir,
                                  int64_t max_lora_rank) {
   if (!absl::IsInvalidArgument(error)) return error;
-  absl::StatusOr<std::string> text = engine::ReadTextFile(
-      file_util::JoinPath(staged_dir, kAdapterConfigFilename));
-  if (!text.ok()) return error;
-  absl::StatusOr<engine::LoraAdapterConfig> config =
-      engine::ParseLoraAdapterConfig(*text);
-  if (!config.ok()) return error;
-  int64_t rank = config->r;
-  for (const auto& [pattern, pattern_rank] : config->rank_pattern) {
-    rank = std::max(rank, pattern_rank);
-  }
-  if (rank <= max_lora_rank) return error;
+  const std::optional<int64_t> rank = ConfiguredMaxRank(staged_dir);
+  if (!rank.has_value() || *rank <= max_lora_rank) return error;
   return absl::Status(
       error.code(),
       absl::StrCat(error.message(), "; to store it compressed to rank ",

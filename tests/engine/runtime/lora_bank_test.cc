@@ -23,22 +23,28 @@ ModelConfig FixtureConfig() {
   return *config;
 }
 
-// An adapter of `rank` on `kinds` in every layer, weights in [1, 2) (never
-// zero, so a zero read means a zero row).
+// A module with weights in [1, 2) (never zero, so a zero read means a zero
+// row).
+HostLoraModule Module(const ModelConfig& config, int64_t layer, LinearKind kind,
+                      int64_t rank) {
+  const LinearShape shape = LinearShapeOf(config, kind);
+  HostLoraModule module;
+  module.layer = layer;
+  module.kind = kind;
+  module.rank = rank;
+  module.a = torch::rand({rank, shape.in_features}) + 1;
+  module.b_scaled = torch::rand({shape.out_features, rank}) + 1;
+  return module;
+}
+
+// An adapter of `rank` on `kinds` in every layer.
 std::shared_ptr<const HostAdapter> Adapter(
     const ModelConfig& config, int64_t rank,
     const std::vector<LinearKind>& kinds) {
   std::vector<HostLoraModule> modules;
   for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
     for (LinearKind kind : kinds) {
-      const LinearShape shape = LinearShapeOf(config, kind);
-      HostLoraModule module;
-      module.layer = layer;
-      module.kind = kind;
-      module.rank = rank;
-      module.a = torch::rand({rank, shape.in_features}) + 1;
-      module.b_scaled = torch::rand({shape.out_features, rank}) + 1;
-      modules.push_back(std::move(module));
+      modules.push_back(Module(config, layer, kind, rank));
     }
   }
   return HostAdapter::FromModules(std::move(modules));
@@ -122,17 +128,8 @@ TEST(LoraBankTest, ModuleRowsPastTheirOwnRankAreZero) {
   LoraBank bank(config, 1, 8, torch::kCPU, torch::kFloat32);
   bank.Load(0, *Adapter(config, 8, AllKinds()));
   std::vector<HostLoraModule> modules;
-  for (int64_t rank : {8, 2}) {
-    const LinearKind kind = rank == 8 ? LinearKind::kQ : LinearKind::kV;
-    const LinearShape shape = LinearShapeOf(config, kind);
-    HostLoraModule module;
-    module.layer = 0;
-    module.kind = kind;
-    module.rank = rank;
-    module.a = torch::rand({rank, shape.in_features}) + 1;
-    module.b_scaled = torch::rand({shape.out_features, rank}) + 1;
-    modules.push_back(std::move(module));
-  }
+  modules.push_back(Module(config, 0, LinearKind::kQ, 8));
+  modules.push_back(Module(config, 0, LinearKind::kV, 2));
   const auto mixed = HostAdapter::FromModules(std::move(modules));
   bank.Load(0, *mixed);
   const torch::Tensor rows = torch::tensor(bank.slot_rows(0), torch::kInt64);
