@@ -23,6 +23,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -30,6 +31,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_flags.h"
+#include "bench/bench_model.h"
 #include "engine/runtime/host_adapter.h"
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/llama_model.h"
@@ -40,9 +43,7 @@
 namespace loraplex::engine {
 namespace {
 
-struct BenchOptions {
-  int64_t hidden = 1024, layers = 8, heads = 16, kv_heads = 4;
-  int64_t intermediate = 2816, vocab = 32000;
+struct BenchOptions : BenchGeometry {
   int64_t batch = 16, adapters = 16, rank = 16;
   std::string targets = "q_proj,k_proj,v_proj,o_proj";
   std::string ranks;      // Comma-separated; empty = every adapter at `rank`.
@@ -53,65 +54,6 @@ struct BenchOptions {
   std::string device = "cpu";
   std::string dtype = "float32";
 };
-
-ModelConfig MakeConfig(const BenchOptions& o) {
-  ModelConfig c;
-  c.architecture = "LlamaForCausalLM";
-  c.model_type = "llama";
-  c.vocab_size = o.vocab;
-  c.hidden_size = o.hidden;
-  c.intermediate_size = o.intermediate;
-  c.num_hidden_layers = o.layers;
-  c.num_attention_heads = o.heads;
-  c.num_key_value_heads = o.kv_heads;
-  c.head_dim = o.hidden / o.heads;
-  c.max_position_embeddings = 4096;
-  return c;
-}
-
-std::map<std::string, torch::Tensor> RandomWeights(const ModelConfig& c) {
-  std::map<std::string, torch::Tensor> w;
-  auto rnd = [](std::vector<int64_t> shape) {
-    return torch::randn(shape) * 0.02;
-  };
-  const int64_t q = c.num_attention_heads * c.head_dim;
-  const int64_t kv = c.num_key_value_heads * c.head_dim;
-  w["model.embed_tokens.weight"] = rnd({c.vocab_size, c.hidden_size});
-  w["lm_head.weight"] = rnd({c.vocab_size, c.hidden_size});
-  w["model.norm.weight"] = torch::ones({c.hidden_size});
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    w[p + "input_layernorm.weight"] = torch::ones({c.hidden_size});
-    w[p + "post_attention_layernorm.weight"] = torch::ones({c.hidden_size});
-    w[p + "self_attn.q_proj.weight"] = rnd({q, c.hidden_size});
-    w[p + "self_attn.k_proj.weight"] = rnd({kv, c.hidden_size});
-    w[p + "self_attn.v_proj.weight"] = rnd({kv, c.hidden_size});
-    w[p + "self_attn.o_proj.weight"] = rnd({c.hidden_size, q});
-    w[p + "mlp.gate_proj.weight"] = rnd({c.intermediate_size, c.hidden_size});
-    w[p + "mlp.up_proj.weight"] = rnd({c.intermediate_size, c.hidden_size});
-    w[p + "mlp.down_proj.weight"] = rnd({c.hidden_size, c.intermediate_size});
-  }
-  return w;
-}
-
-std::shared_ptr<const HostAdapter> RandomAdapter(
-    const ModelConfig& c, const std::vector<LinearKind>& kinds, int64_t rank,
-    torch::Dtype dtype) {
-  std::vector<HostLoraModule> modules;
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    for (LinearKind kind : kinds) {
-      const LinearShape s = LinearShapeOf(c, kind);
-      HostLoraModule m;
-      m.layer = l;
-      m.kind = kind;
-      m.rank = rank;
-      m.a = (torch::randn({rank, s.in_features}) * 0.02).to(dtype);
-      m.b_scaled = (torch::randn({s.out_features, rank}) * 0.02).to(dtype);
-      modules.push_back(std::move(m));
-    }
-  }
-  return HostAdapter::FromModules(std::move(modules));
-}
 
 // Decodes `steps` tokens for `rows` (all at position `context`), returns
 // seconds.
@@ -140,7 +82,7 @@ int Run(const BenchOptions& o) {
                           : static_cast<int>(std::max(
                                 1u, std::thread::hardware_concurrency())));
   torch::manual_seed(0);
-  const ModelConfig config = MakeConfig(o);
+  const ModelConfig config = BenchModelConfig(o);
   auto device = ParseDevice(o.device);
   if (!device.ok()) {
     std::cerr << device.status() << "\n";
@@ -335,37 +277,9 @@ int main(int argc, char** argv) {
                                                  {"ranks", &o.ranks},
                                                  {"device", &o.device},
                                                  {"dtype", &o.dtype}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help") {
-      std::cout << "engine_decode_bench [--NAME VALUE ...]\n  integers:";
-      for (const auto& [name, p] : ints)
-        std::cout << " --" << name << "=" << *p;
-      std::cout << "\n  strings:";
-      for (const auto& [name, p] : strings)
-        std::cout << " --" << name << "=" << *p;
-      std::cout << "\n";
-      return 0;
-    }
-    std::string name = arg.rfind("--", 0) == 0 ? arg.substr(2) : arg;
-    std::string value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    }
-    if (auto it = ints.find(name); it != ints.end()) {
-      if (!absl::SimpleAtoi(value, it->second)) {
-        std::cerr << "--" << name << " needs an integer\n";
-        return 2;
-      }
-    } else if (auto st = strings.find(name); st != strings.end()) {
-      *st->second = value;
-    } else {
-      std::cerr << "unknown flag " << arg << " (see --help)\n";
-      return 2;
-    }
+  if (std::optional<int> exit_code = loraplex::bench::ParseBenchFlags(
+          argc, argv, "engine_decode_bench", ints, strings)) {
+    return *exit_code;
   }
   return loraplex::engine::Run(o);
 }

@@ -30,6 +30,13 @@ struct EngineOptions {
   // Tokens of KV cache per sequence (prompt + output). 0 = the model's
   // max_position_embeddings, capped at 4096.
   int32_t max_seq_len = 0;
+  // KV cache memory, in tokens over all sequences. 0 = max_batch_size x
+  // max_seq_len (every sequence can reach max_seq_len at once). A sequence
+  // holds memory for the tokens it has and is admitted when the cache can
+  // hold its prompt plus max_new_tokens (Note [Paged KV cache] in
+  // runtime/kv_cache.h), so a smaller cache serves as many short requests
+  // at once. At least max_seq_len.
+  int64_t kv_cache_tokens = 0;
   // Prompt tokens processed per step across all sequences; long prompts are
   // prefilled in chunks so running decodes keep moving.
   int32_t max_prefill_tokens = 512;
@@ -76,6 +83,11 @@ struct EngineStats {
   int64_t running_sequences = 0;
   int64_t kv_slots_in_use = 0;
   int64_t kv_slots_total = 0;
+  // KV cache positions: held by running sequences (whole blocks), reserved
+  // for what they may still generate (held included), and in all.
+  int64_t kv_tokens_in_use = 0;
+  int64_t kv_tokens_reserved = 0;
+  int64_t kv_tokens_capacity = 0;
   int64_t resident_adapters_device = 0;
   int64_t resident_adapters_host = 0;
   int64_t registered_adapters = 0;

@@ -55,9 +55,11 @@ absl::Status ValidateOptions(const EngineOptions& o) {
   RETURN_IF_ERROR(positive("max_host_adapters", o.max_host_adapters));
   RETURN_IF_ERROR(positive("max_lora_rank", o.max_lora_rank));
   RETURN_IF_ERROR(positive("max_queued_requests", o.max_queued_requests));
-  if (o.max_seq_len < 0 || o.num_threads < 0 || o.max_queued_per_tenant < 0) {
+  if (o.max_seq_len < 0 || o.num_threads < 0 || o.max_queued_per_tenant < 0 ||
+      o.kv_cache_tokens < 0) {
     return absl::InvalidArgumentError(
-        "max_seq_len, num_threads and max_queued_per_tenant must be >= 0");
+        "max_seq_len, num_threads, max_queued_per_tenant and kv_cache_tokens "
+        "must be >= 0");
   }
   if (o.model_dir.empty()) {
     return absl::InvalidArgumentError("no model directory given");
@@ -91,6 +93,11 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
           "max_seq_len ", max_seq_len, " exceeds the model's ",
           "max_position_embeddings ", config.max_position_embeddings));
     }
+    if (options.kv_cache_tokens != 0 && options.kv_cache_tokens < max_seq_len) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kv_cache_tokens ", options.kv_cache_tokens, " is below max_seq_len ",
+          max_seq_len, ": a sequence of max_seq_len tokens could never run"));
+    }
     ASSIGN_OR_RETURN(auto checkpoint,
                      SafetensorsCheckpoint::Open(options.model_dir));
     ASSIGN_OR_RETURN(
@@ -107,8 +114,10 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
         engine->tokenizer_->eos_token_id()) {
       engine->eos_ids_.push_back(*engine->tokenizer_->eos_token_id());
     }
-    engine->kv_cache_ = std::make_unique<KvCache>(
-        config, options.max_batch_size, max_seq_len, device, dtype);
+    engine->kv_cache_ =
+        std::make_unique<KvCache>(config, options.max_batch_size, max_seq_len,
+                                  device, dtype, options.kv_cache_tokens);
+    engine->kv_tokens_capacity_ = engine->kv_cache_->capacity_tokens();
     // Every stack of the bank is allocated here: a device that is too small
     // fails the start, not a request later.
     engine->lora_bank_ = LoraBank::WithRows(
@@ -131,10 +140,12 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
         cache_options, config, dtype, engine->lora_bank_.get(), observer,
         [raw] { raw->Wake(); });
     LogInfo(
-        "engine: KV cache %d MiB (%d sequences x %d tokens), LoRA bank %d MiB "
+        "engine: KV cache %d MiB (%d tokens in blocks of %d; %d sequences of "
+        "up to %d tokens), LoRA bank %d MiB "
         "(%d rank rows: %d adapters of rank %d, more of lower rank), "
         "reserved on %s",
         static_cast<int64_t>(engine->kv_cache_->bytes() >> 20),
+        engine->kv_tokens_capacity_, KvCache::kBlockTokens,
         options.max_batch_size, max_seq_len,
         static_cast<int64_t>(engine->lora_bank_->bytes() >> 20),
         engine->lora_bank_->capacity_rows(), options.max_resident_adapters,
@@ -463,6 +474,9 @@ EngineStats EngineImpl::Stats() const {
   stats.running_sequences = stat_running_;
   stats.kv_slots_in_use = stat_kv_in_use_;
   stats.kv_slots_total = options_.max_batch_size;
+  stats.kv_tokens_in_use = stat_kv_tokens_in_use_;
+  stats.kv_tokens_reserved = stat_kv_tokens_reserved_;
+  stats.kv_tokens_capacity = kv_tokens_capacity_;
   stats.resident_adapters_device = adapters_->device_resident();
   stats.resident_adapters_host = adapters_->host_resident();
   stats.registered_adapters = adapters_->registered_count();
@@ -671,7 +685,13 @@ void EngineImpl::LeaveQueue(const Sequence& seq) {
 
 void EngineImpl::PublishStats() {
   stat_running_ = static_cast<int64_t>(running_.size());
+  PublishKvStats();
+}
+
+void EngineImpl::PublishKvStats() {
   stat_kv_in_use_ = kv_cache_->slots_in_use();
+  stat_kv_tokens_in_use_ = kv_cache_->tokens_in_use();
+  stat_kv_tokens_reserved_ = kv_cache_->tokens_reserved();
 }
 
 }  // namespace loraplex::engine

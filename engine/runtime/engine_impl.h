@@ -132,6 +132,7 @@ class EngineImpl final : public Engine {
   void ReleaseResources(Sequence& seq);
   void LeaveQueue(const Sequence& seq);
   void PublishStats();
+  void PublishKvStats();  // The KV cache part of PublishStats.
 
   const EngineOptions options_;
   EngineObserver* const observer_;
@@ -151,6 +152,8 @@ class EngineImpl final : public Engine {
   // The queued request that alone may claim device slots while it waits
   // for them (Note [Slot waiter] in engine_step.cc).
   std::optional<RequestId> slot_waiter_;
+  // Note [KV waiter] in engine_step.cc.
+  std::optional<RequestId> kv_waiter_;
   int64_t consecutive_loop_errors_ = 0;
 
   mutable absl::Mutex mu_;
@@ -176,6 +179,9 @@ class EngineImpl final : public Engine {
   std::atomic<int64_t> stat_host_hits_{0};
   std::atomic<int64_t> stat_misses_{0};
   std::atomic<int64_t> stat_kv_in_use_{0};
+  std::atomic<int64_t> stat_kv_tokens_in_use_{0};
+  std::atomic<int64_t> stat_kv_tokens_reserved_{0};
+  int64_t kv_tokens_capacity_ = 0;  // Set by Create.
 
   std::thread loop_;
 };

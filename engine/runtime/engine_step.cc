@@ -63,12 +63,29 @@ void SetRowAdapters(const Sequence& seq, ForwardRow& row) {
 // admitted; nothing it waits for waits for it. Disk reads into host memory
 // go on meanwhile (they take no slot).
 
+// Note [KV waiter]
+// A sequence is admitted when the KV cache can reserve its prompt plus
+// max_new_tokens (Note [Paged KV cache] in kv_cache.h). With a cache
+// smaller than max_batch_size x max_seq_len, a stream of short requests
+// could keep a long one from ever finding that much free. So the first
+// sequence in admission order whose reservation does not fit becomes the KV
+// waiter, and until it is admitted (or leaves the queue) no other sequence
+// is: running sequences finish and free their blocks (and unpin their
+// adapters: the KV waiter may claim device slots even when another
+// sequence is the slot waiter), so the waiter gets in. With the default
+// cache every admitted slot can reach max_seq_len and there is never a KV
+// waiter.
+
 AdapterCache::AcquiredAll EngineImpl::AcquireAdapters(Sequence& seq) {
   std::vector<const AdapterUse*> uses;
   for (const SequenceAdapter& adapter : seq.adapters) {
     uses.push_back(&adapter.use);
   }
-  const bool may_claim_slots = !slot_waiter_ || *slot_waiter_ == seq.id;
+  // The KV waiter is the only sequence tried while it waits (Note [KV
+  // waiter]); it may claim slots even when another is the slot waiter, or
+  // each would wait for the other.
+  const bool may_claim_slots =
+      kv_waiter_ == seq.id || !slot_waiter_ || *slot_waiter_ == seq.id;
   AdapterCache::AcquiredAll acquired =
       adapters_->AcquireAll(uses, may_claim_slots);
   if (!seq.cache_outcome_reported &&
@@ -102,12 +119,19 @@ void EngineImpl::Admit() {
       })) {
     slot_waiter_.reset();  // Cancelled, failed or finished meanwhile.
   }
+  if (kv_waiter_ &&
+      !waiting_.AnyOf([this](const std::unique_ptr<Sequence>& seq) {
+        return seq->id == *kv_waiter_;
+      })) {
+    kv_waiter_.reset();
+  }
   auto has_room = [this] {
     return static_cast<int64_t>(running_.size()) < options_.max_batch_size;
   };
   std::vector<std::pair<std::unique_ptr<Sequence>, absl::Status>> failed;
   waiting_.Drain(
       [&](std::unique_ptr<Sequence>& seq) {
+        if (kv_waiter_ && *kv_waiter_ != seq->id) return false;
         if (!seq->adapters.empty()) {
           AdapterCache::AcquiredAll acquired = AcquireAdapters(*seq);
           switch (acquired.outcome) {
@@ -129,15 +153,21 @@ void EngineImpl::Admit() {
               break;
           }
         }
-        std::optional<int64_t> kv_slot = kv_cache_->Allocate();
+        // Reserve the blocks the sequence may reach (Note [Paged KV cache]
+        // in kv_cache.h): its prompt and every token it may generate.
+        std::optional<int64_t> kv_slot =
+            kv_cache_->Allocate(static_cast<int64_t>(seq->prompt.size()) +
+                                seq->request.stopping.max_new_tokens);
         if (!kv_slot) {
           for (SequenceAdapter& adapter : seq->adapters) {
             adapters_->Release(adapter.slot, /*ran=*/nullptr);
             adapter.slot = -1;
           }
+          if (!kv_waiter_) kv_waiter_ = seq->id;
           return false;
         }
         if (slot_waiter_ == seq->id) slot_waiter_.reset();
+        if (kv_waiter_ == seq->id) kv_waiter_.reset();
         seq->kv_slot = *kv_slot;
         running_.push_back(std::move(seq));
         return true;
@@ -310,7 +340,7 @@ void EngineImpl::ReleaseResources(Sequence& seq) {
     kv_cache_->Release(seq.kv_slot);
     seq.kv_slot = -1;
     // Published before the final event, so Stats() agrees with it.
-    stat_kv_in_use_ = kv_cache_->slots_in_use();
+    PublishKvStats();
   }
   const AdapterCache::RequestTokens ran{
       static_cast<int64_t>(seq.prompt.size()),

@@ -7,6 +7,9 @@
 #include <map>
 #include <tuple>
 
+#include "engine/runtime/paged_attention.h"
+#include "engine/runtime/step_upload.h"
+
 namespace loraplex::engine {
 
 // Note [Ragged batches]
@@ -55,11 +58,14 @@ namespace loraplex::engine {
 // tenant's bad adapter (weights that overflow to Inf/NaN) could corrupt
 // another tenant's output. Every op of a step is row-local (per-token
 // linear layers, norms and RoPE; attention and LoRA as batched matmuls with
-// one batch entry per row), except for what a row *reads*:
-//  * KV positions beyond the row's own length. Attention gathers keys and
-//    values [0, k_width) of the row's slot, and k_width is the longest row
-//    of the step; the positions past the row's own length hold whatever the
-//    slot's previous occupant wrote (possibly Inf/NaN). Masking their
+// one batch entry per row), except for what a row *reads*. The paged
+// attention kernel (Note [Paged attention]) reads only the row's own
+// positions; the gather path (AttentionKernel::kGather) reads more:
+//  * KV positions beyond the row's own length. The gather path copies keys
+//    and values [0, k_width) through the row's block table, and k_width is
+//    the longest row of the step; the positions past the row's own length
+//    hold whatever a block's previous owner wrote, or whatever block 0
+//    holds where the table is padded (possibly Inf/NaN). Masking their
 //    scores to -inf gives them probability 0, but 0 * Inf = NaN in probs.V,
 //    so the gathered values there are zeroed (`foreign_kv`). That is exact:
 //    a finite stale value times probability 0 was 0 already. Their keys are
@@ -88,16 +94,38 @@ struct LlamaModel::LoraGroup {
   int64_t rank = 0;                           // Largest rank of a lane.
 };
 
+// A LoRA group as Plan collects it, before its indices go to the device.
+struct LlamaModel::LoraGroupBuild {
+  std::vector<int64_t> slots, token_index, pad_index;
+  int64_t rank = 0;
+  std::vector<const ForwardRow*> rows;
+  std::vector<int64_t> first_token;
+  std::vector<float> weights;  // Per lane.
+  std::array<bool, kNumLinearKinds> kinds{};
+  int64_t width = 0;
+};
+
 struct LlamaModel::StepPlan {
   int64_t num_tokens = 0;
   int64_t num_rows = 0;
   int64_t q_width = 0;        // Longest row (padded query length).
   int64_t k_width = 0;        // Longest key range (start_pos + num_tokens).
   bool padded = false;        // False when all rows have q_width tokens.
+  bool paged = false;         // AttentionKernel::kPaged.
   torch::Tensor token_ids;    // [T] int64
   torch::Tensor positions;    // [T] int64
-  torch::Tensor token_slots;  // [T] int64 KV slot of each token
-  torch::Tensor row_slots;    // [B] int64 KV slot of each row
+  // Where each token's K/V goes: [T] int64 block and position in it.
+  torch::Tensor token_blocks;
+  torch::Tensor token_offsets;
+  // Paged attention's inputs, on the host: each token's row and position,
+  // each row's block table (KvCache's own vectors, stable for the step).
+  std::vector<int64_t> host_token_rows;
+  std::vector<int64_t> host_positions;
+  std::vector<const std::vector<int64_t>*> block_tables;
+  // The gather path's inputs (undefined when paged).
+  torch::Tensor row_blocks;   // [B * blocks per row] int64, 0-padded
+  torch::Tensor row_start;    // [B] int64 first new position of each row
+  torch::Tensor row_end;      // [B] int64 its end (start + new tokens)
   torch::Tensor pad_index;    // [T] index into [B * q_width]
   torch::Tensor attn_mask;    // [B, 1, 1, q_width, k_width] bool, true = masked
   // [B, k_width, 1, 1] bool, true at positions past the row's own length
@@ -121,10 +149,37 @@ int64_t RankClass(int64_t rank) {
 
 }  // namespace
 
+// The plan's index tensors, staged on the host and sent in one copy (Note
+// [One upload per step] in step_upload.h): Stage names the plan field each
+// vector becomes, Finish uploads and fills them in.
+class LlamaModel::PlanUpload {
+ public:
+  void Stage(torch::Tensor* field, const std::vector<int64_t>& values) {
+    fields_.emplace_back(field, upload_.Add(values));
+  }
+  void Finish(const torch::Device& device) {
+    upload_.Upload(device);
+    for (const auto& [field, handle] : fields_) *field = upload_.Get(handle);
+  }
+
+ private:
+  StepUpload upload_;
+  std::vector<std::pair<torch::Tensor*, StepUpload::Handle>> fields_;
+};
+
+AttentionKernel LlamaModel::attention_kernel() const {
+  if (attention_kernel_ != AttentionKernel::kAuto) return attention_kernel_;
+  return device_.is_cpu() ? AttentionKernel::kPaged : AttentionKernel::kGather;
+}
+
 LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
                                       absl::Span<const ForwardRow> rows,
+                                      KvCache& kv_cache,
                                       const LoraBank* lora) const {
   StepPlan plan;
+  plan.paged = attention_kernel() == AttentionKernel::kPaged;
+  TORCH_CHECK(!plan.paged || device_.is_cpu(),
+              "paged attention runs on the CPU only");
   plan.num_tokens = static_cast<int64_t>(tokens.size());
   plan.num_rows = static_cast<int64_t>(rows.size());
   for (const ForwardRow& row : rows) {
@@ -136,27 +191,22 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
   plan.padded = T != B * plan.q_width;
 
   std::vector<int64_t> ids(tokens.begin(), tokens.end());
-  std::vector<int64_t> positions, token_slots, pad_index, row_slots, row_start,
+  std::vector<int64_t> token_blocks, token_offsets, pad_index, row_start,
       row_end, logits_index;
+  std::vector<int64_t>& positions = plan.host_positions;
   positions.reserve(T);
-  token_slots.reserve(T);
+  plan.host_token_rows.reserve(T);
+  token_blocks.reserve(T);
+  token_offsets.reserve(T);
   pad_index.reserve(T);
   // Per LoRA group, keyed by (lane, 0: single-token rows / 1: multi-token
   // rows, rank class); Note [Adapter mixing].
-  struct GroupBuild {
-    std::vector<int64_t> slots, token_index, pad_index;
-    int64_t rank = 0;
-    std::vector<const ForwardRow*> rows;
-    std::vector<int64_t> first_token;
-    std::vector<float> weights;  // Per lane.
-    std::array<bool, kNumLinearKinds> kinds{};
-    int64_t width = 0;
-  };
-  std::map<std::tuple<size_t, int, int64_t>, GroupBuild> groups;
+  LoraGroupBuilds groups;
   auto add_lane = [&](const ForwardRow& row, int64_t first_token, size_t lane,
                       const LoraTerm& term) {
     const int64_t rank = lora->slot_rank(term.slot);
-    GroupBuild& g = groups[{lane, row.num_tokens > 1 ? 1 : 0, RankClass(rank)}];
+    LoraGroupBuild& g =
+        groups[{lane, row.num_tokens > 1 ? 1 : 0, RankClass(rank)}];
     g.rows.push_back(&row);
     g.first_token.push_back(first_token);
     g.slots.push_back(term.slot);
@@ -174,12 +224,19 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
   int64_t t = 0;
   for (int64_t b = 0; b < B; ++b) {
     const ForwardRow& row = rows[b];
-    row_slots.push_back(row.kv_slot);
+    TORCH_CHECK(kv_cache.Grow(row.kv_slot, row.start_pos + row.num_tokens),
+                "the KV cache has no room for positions up to ",
+                row.start_pos + row.num_tokens, " of slot ", row.kv_slot);
+    const std::vector<int64_t>& table = kv_cache.block_table(row.kv_slot);
+    plan.block_tables.push_back(&table);
     row_start.push_back(row.start_pos);
     row_end.push_back(row.start_pos + row.num_tokens);
     for (int64_t i = 0; i < row.num_tokens; ++i) {
-      positions.push_back(row.start_pos + i);
-      token_slots.push_back(row.kv_slot);
+      const int64_t pos = row.start_pos + i;
+      positions.push_back(pos);
+      plan.host_token_rows.push_back(b);
+      token_blocks.push_back(table[pos / KvCache::kBlockTokens]);
+      token_offsets.push_back(pos % KvCache::kBlockTokens);
       pad_index.push_back(b * plan.q_width + i);
     }
     if (row.want_logits) logits_index.push_back(t + row.num_tokens - 1);
@@ -191,21 +248,52 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
     t += row.num_tokens;
   }
 
-  auto to_device = [this](const std::vector<int64_t>& v) {
-    return torch::tensor(v, torch::kInt64).to(device_);
-  };
-  plan.token_ids = to_device(ids);
-  plan.positions = to_device(positions);
-  plan.token_slots = to_device(token_slots);
-  plan.row_slots = to_device(row_slots);
-  if (plan.padded) plan.pad_index = to_device(pad_index);
-  plan.logits_index = to_device(logits_index);
+  PlanUpload upload;
+  upload.Stage(&plan.token_ids, ids);
+  upload.Stage(&plan.positions, positions);
+  upload.Stage(&plan.token_blocks, token_blocks);
+  upload.Stage(&plan.token_offsets, token_offsets);
+  upload.Stage(&plan.logits_index, logits_index);
+  if (!plan.paged) {
+    if (plan.padded) upload.Stage(&plan.pad_index, pad_index);
+    upload.Stage(&plan.row_start, row_start);
+    upload.Stage(&plan.row_end, row_end);
+    upload.Stage(&plan.row_blocks, GatherBlocks(plan));
+  }
+  PlanLora(plan, groups, lora, upload);
+  upload.Finish(device_);
+  if (!plan.paged) {
+    const bool ragged_ends =
+        std::any_of(row_end.begin(), row_end.end(),
+                    [&plan](int64_t end) { return end < plan.k_width; });
+    PlanMasks(plan, ragged_ends);
+  }
+  return plan;
+}
 
+std::vector<int64_t> LlamaModel::GatherBlocks(const StepPlan& plan) const {
+  // Every row's block table padded to the longest with block 0: the
+  // positions they stand for are past the row's end, masked and zeroed
+  // (PlanMasks).
+  const int64_t row_blocks =
+      (plan.k_width + KvCache::kBlockTokens - 1) / KvCache::kBlockTokens;
+  std::vector<int64_t> blocks(plan.num_rows * row_blocks, 0);
+  for (int64_t b = 0; b < plan.num_rows; ++b) {
+    const std::vector<int64_t>& table = *plan.block_tables[b];
+    const int64_t used = std::min<int64_t>(row_blocks, table.size());
+    std::copy(table.begin(), table.begin() + used,
+              blocks.begin() + b * row_blocks);
+  }
+  return blocks;
+}
+
+void LlamaModel::PlanMasks(StepPlan& plan, bool ragged_ends) const {
+  const int64_t B = plan.num_rows;
   // Masked (true) where key j is not visible to query i of row b: j beyond
   // the query's position, outside Mistral's sliding window, or past the
   // row's own length (only padded query lanes reach that far; Note [Row
   // isolation]).
-  torch::Tensor start = to_device(row_start).view({B, 1, 1});
+  torch::Tensor start = plan.row_start.view({B, 1, 1});
   torch::Tensor q_pos =
       start +
       torch::arange(plan.q_width, plan.token_ids.options()).view({1, -1, 1});
@@ -215,16 +303,18 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
   if (config_.sliding_window) {
     masked = masked.logical_or(k_pos <= q_pos - *config_.sliding_window);
   }
-  const bool ragged_ends =
-      std::any_of(row_end.begin(), row_end.end(),
-                  [&plan](int64_t end) { return end < plan.k_width; });
   if (ragged_ends) {
-    torch::Tensor foreign = k_pos >= to_device(row_end).view({B, 1, 1});
+    torch::Tensor foreign = k_pos >= plan.row_end.view({B, 1, 1});
     masked = masked.logical_or(foreign);
     plan.foreign_kv = foreign.view({B, plan.k_width, 1, 1});
   }
   plan.attn_mask = masked.view({B, 1, 1, plan.q_width, plan.k_width});
+}
 
+void LlamaModel::PlanLora(StepPlan& plan, LoraGroupBuilds& groups,
+                          const LoraBank* lora, PlanUpload& upload) const {
+  // Staged fields point into lora_groups: it must not reallocate.
+  plan.lora_groups.reserve(groups.size());
   for (auto& [key, g] : groups) {
     if (g.rank == 0) continue;
     LoraGroup group;
@@ -250,17 +340,17 @@ LlamaModel::StepPlan LlamaModel::Plan(absl::Span<const int32_t> tokens,
         if (weighted) token_weights.push_back(g.weights[r]);
       }
     }
-    group.rows_index = to_device(rows_index);
-    group.token_index = to_device(g.token_index);
-    group.pad_index = to_device(g.pad_index);
     if (weighted) {
       group.weights = torch::tensor(token_weights, torch::kFloat32)
                           .view({-1, 1})
                           .to(device_);
     }
     plan.lora_groups.push_back(std::move(group));
+    LoraGroup& staged = plan.lora_groups.back();
+    upload.Stage(&staged.rows_index, rows_index);
+    upload.Stage(&staged.token_index, g.token_index);
+    upload.Stage(&staged.pad_index, g.pad_index);
   }
-  return plan;
 }
 
 torch::Tensor LlamaModel::RmsNorm(const torch::Tensor& x,
@@ -312,6 +402,11 @@ torch::Tensor LlamaModel::Attention(const StepPlan& plan,
   const int64_t kv_heads = config_.num_key_value_heads;
   const int64_t group = heads / kv_heads;
   const int64_t d = config_.head_dim;
+  if (plan.paged) {
+    return PagedAttention(q, keys, values, plan.host_token_rows,
+                          plan.host_positions, plan.block_tables,
+                          config_.sliding_window);
+  }
 
   torch::Tensor qp = q;  // [T, heads, d]
   if (plan.padded) {
@@ -323,12 +418,16 @@ torch::Tensor LlamaModel::Attention(const StepPlan& plan,
   torch::Tensor qg = qp.view({B, Q, kv_heads, group, d})
                          .permute({0, 2, 3, 1, 4})
                          .reshape({B, kv_heads, group * Q, d});
-  torch::Tensor k = keys.narrow(1, 0, K)
-                        .index_select(0, plan.row_slots)
-                        .permute({0, 2, 3, 1});  // [B, kv, d, K]
-  // A fresh [B, K, kv, d] copy: values past a row's own length are zeroed
-  // so they cannot reach the row's output (Note [Row isolation]).
-  torch::Tensor v = values.narrow(1, 0, K).index_select(0, plan.row_slots);
+  // Each row's blocks, [B, K, kv, d]: a fresh copy, so values past a row's
+  // own length can be zeroed and cannot reach the row's output (Note [Row
+  // isolation]).
+  auto gather = [&](const torch::Tensor& pool) {
+    return pool.index_select(0, plan.row_blocks)
+        .view({B, -1, kv_heads, d})
+        .narrow(1, 0, K);
+  };
+  torch::Tensor k = gather(keys).permute({0, 2, 3, 1});  // [B, kv, d, K]
+  torch::Tensor v = gather(values);
   if (plan.foreign_kv.defined()) v.masked_fill_(plan.foreign_kv, 0);
   v = v.permute({0, 2, 1, 3});  // [B, kv, K, d]
   torch::Tensor scores = torch::matmul(qg, k).view({B, kv_heads, group, Q, K});
@@ -349,7 +448,7 @@ torch::Tensor LlamaModel::Forward(absl::Span<const int32_t> tokens,
                                   absl::Span<const ForwardRow> rows,
                                   KvCache& kv_cache,
                                   const LoraBank* lora) const {
-  const StepPlan plan = Plan(tokens, rows, lora);
+  const StepPlan plan = Plan(tokens, rows, kv_cache, lora);
   const bool use_lora = lora != nullptr && !plan.lora_groups.empty();
   const int64_t T = plan.num_tokens;
   const int64_t heads = config_.num_attention_heads;
@@ -378,8 +477,8 @@ torch::Tensor LlamaModel::Forward(absl::Span<const int32_t> tokens,
         qkv.narrow(1, q_cols + kv_cols, kv_cols).view({T, kv_heads, d});
     q = RotaryEmbedding::Apply(q, rope);
     k = RotaryEmbedding::Apply(k, rope);
-    kv_cache.keys(l).index_put_({plan.token_slots, plan.positions}, k);
-    kv_cache.values(l).index_put_({plan.token_slots, plan.positions}, v);
+    kv_cache.keys(l).index_put_({plan.token_blocks, plan.token_offsets}, k);
+    kv_cache.values(l).index_put_({plan.token_blocks, plan.token_offsets}, v);
     torch::Tensor attn =
         Attention(plan, q, kv_cache.keys(l), kv_cache.values(l));
     torch::Tensor o = torch::linear(attn, layer.o_weight, layer.o_bias);

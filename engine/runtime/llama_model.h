@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -49,6 +50,15 @@ struct ForwardRow {
   std::vector<LoraTerm> lora_mix;  // At most kMaxMixedAdapters terms.
 };
 
+// How attention reads the KV cache.
+enum class AttentionKernel {
+  kAuto,   // kPaged on the CPU, kGather on other devices.
+  kPaged,  // Reads the cache in place (Note [Paged attention]); CPU only.
+  // Gathers each row's blocks into a padded batch and runs batched matmuls:
+  // any device (the CUDA path until it has a paged kernel).
+  kGather,
+};
+
 class LlamaModel {
  public:
   // Reads every weight of `checkpoint` onto `device` as `dtype`, checking
@@ -63,12 +73,20 @@ class LlamaModel {
       const torch::Device& device, torch::Dtype dtype, int64_t max_positions);
 
   // Runs one step over `tokens` (the rows' new tokens, concatenated in row
-  // order). Writes K/V into `kv_cache`; `lora` may be null when no row uses
-  // an adapter. Returns float32 logits [rows with want_logits, vocab] on the
-  // model's device, in row order. Throws c10::Error on device failures.
+  // order). Grows each row's blocks in `kv_cache` to cover its new tokens
+  // (throws c10::Error when the cache cannot) and writes their K/V there;
+  // `lora` may be null when no row uses an adapter. Returns float32 logits
+  // [rows with want_logits, vocab] on the model's device, in row order. Throws
+  // c10::Error on device failures.
   torch::Tensor Forward(absl::Span<const int32_t> tokens,
                         absl::Span<const ForwardRow> rows, KvCache& kv_cache,
                         const LoraBank* lora) const;
+
+  void set_attention_kernel(AttentionKernel kernel) {
+    attention_kernel_ = kernel;
+  }
+  // kAuto resolved for the model's device.
+  AttentionKernel attention_kernel() const;
 
   const ModelConfig& config() const { return config_; }
   const torch::Device& device() const { return device_; }
@@ -90,12 +108,26 @@ class LlamaModel {
   };
   struct StepPlan;
   struct LoraGroup;
+  struct LoraGroupBuild;
+  // Keyed by (lane, 0: single-token rows / 1: multi-token rows, rank
+  // class); Note [Adapter mixing] in llama_model.cc.
+  using LoraGroupBuilds =
+      std::map<std::tuple<size_t, int, int64_t>, LoraGroupBuild>;
 
   LlamaModel(const ModelConfig& config, const torch::Device& device,
              torch::Dtype dtype, int64_t max_positions);
 
   StepPlan Plan(absl::Span<const int32_t> tokens,
-                absl::Span<const ForwardRow> rows, const LoraBank* lora) const;
+                absl::Span<const ForwardRow> rows, KvCache& kv_cache,
+                const LoraBank* lora) const;
+  class PlanUpload;
+  // The gather path's (AttentionKernel::kGather) blocks of each row, and its
+  // masks, made on the device once the plan is uploaded.
+  std::vector<int64_t> GatherBlocks(const StepPlan& plan) const;
+  void PlanMasks(StepPlan& plan, bool ragged_ends) const;
+  // Each LoRA group's indices, staged in `upload`.
+  void PlanLora(StepPlan& plan, LoraGroupBuilds& groups, const LoraBank* lora,
+                PlanUpload& upload) const;
   torch::Tensor Attention(const StepPlan& plan, const torch::Tensor& q,
                           const torch::Tensor& keys,
                           const torch::Tensor& values) const;
@@ -115,6 +147,7 @@ class LlamaModel {
   torch::Tensor final_norm_;
   torch::Tensor lm_head_;  // Shares embed_tokens_ when tied.
   std::unique_ptr<RotaryEmbedding> rope_;
+  AttentionKernel attention_kernel_ = AttentionKernel::kAuto;
 };
 
 }  // namespace loraplex::engine

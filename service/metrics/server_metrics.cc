@@ -102,6 +102,10 @@ constexpr char kLoadHelp[] =
     "copied from host memory to a device slot.";
 constexpr char kResidentHelp[] =
     "Adapters resident in each cache tier (device slots, host memory).";
+constexpr char kKvTokensHelp[] =
+    "KV cache positions: held by running sequences (in_use, whole blocks), "
+    "reserved for what they may generate (reserved, in_use included), and "
+    "in all (capacity).";
 
 }  // namespace
 
@@ -207,6 +211,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
                                 "KV cache sequence slots in use.")),
       kv_slots_capacity_(AddGauge(registry, "loraplex_kv_slots_capacity",
                                   "KV cache sequence slots in all.")),
+      kv_tokens_in_use_(AddGauge(registry, "loraplex_kv_cache_tokens",
+                                 kKvTokensHelp, {{"state", "in_use"}})),
+      kv_tokens_reserved_(AddGauge(registry, "loraplex_kv_cache_tokens",
+                                   kKvTokensHelp, {{"state", "reserved"}})),
+      kv_tokens_capacity_(AddGauge(registry, "loraplex_kv_cache_tokens",
+                                   kKvTokensHelp, {{"state", "capacity"}})),
       queued_requests_(AddGauge(registry, "loraplex_queued_requests",
                                 "Requests waiting for admission.")),
       running_sequences_(AddGauge(registry, "loraplex_running_sequences",
@@ -354,6 +364,9 @@ void ServerMetrics::UpdateEngineStats(const engine::EngineStats& stats) {
   registered_adapters_.Set(stats.registered_adapters);
   kv_slots_in_use_.Set(stats.kv_slots_in_use);
   kv_slots_capacity_.Set(stats.kv_slots_total);
+  kv_tokens_in_use_.Set(static_cast<double>(stats.kv_tokens_in_use));
+  kv_tokens_reserved_.Set(static_cast<double>(stats.kv_tokens_reserved));
+  kv_tokens_capacity_.Set(static_cast<double>(stats.kv_tokens_capacity));
   queued_requests_.Set(stats.queued_requests);
   running_sequences_.Set(stats.running_sequences);
 }

@@ -30,6 +30,7 @@
 // | loraplex_adapters_registered                   | gauge     |                     |
 // | loraplex_kv_slots_in_use                       | gauge     |                     |
 // | loraplex_kv_slots_capacity                     | gauge     |                     |
+// | loraplex_kv_cache_tokens                       | gauge     | state               |
 // | loraplex_queued_requests                       | gauge     |                     |
 // | loraplex_running_sequences                     | gauge     |                     |
 // With --metrics-adapter-labels=N >= 1 (Note [Adapter metric labels] in
@@ -179,6 +180,9 @@ class ServerMetrics final : public engine::EngineObserver {
   prometheus::Gauge& registered_adapters_;
   prometheus::Gauge& kv_slots_in_use_;
   prometheus::Gauge& kv_slots_capacity_;
+  prometheus::Gauge& kv_tokens_in_use_;
+  prometheus::Gauge& kv_tokens_reserved_;
+  prometheus::Gauge& kv_tokens_capacity_;
   prometheus::Gauge& queued_requests_;
   prometheus::Gauge& running_sequences_;
 

@@ -45,10 +45,11 @@ Setter IntSetter(const char* name, Int minimum, Int ServerOptions::*field) {
     return absl::OkStatus();
   };
 }
-Setter EngineIntSetter(const char* name, int32_t minimum,
-                       int32_t engine::EngineOptions::*field) {
+template <typename Int>
+Setter EngineIntSetter(const char* name, Int minimum,
+                       Int engine::EngineOptions::*field) {
   return [=](const std::string& value, ServerOptions& options) {
-    int32_t parsed = 0;
+    Int parsed = 0;
     if (!absl::SimpleAtoi(value, &parsed) || parsed < minimum) {
       return BadValue(name, value, absl::StrCat("an integer >= ", minimum));
     }
@@ -313,6 +314,11 @@ std::vector<FlagDef> FlagTable(const FlagEnvironment& env) {
        "KV tokens per sequence (prompt + output); 0 = the model's "
        "max_position_embeddings capped at 4096 (default 0)",
        EngineIntSetter("max-seq-len", 0, &E::max_seq_len)},
+      {"kv-cache-tokens", "N",
+       "KV cache memory in tokens over all sequences, at least --max-seq-len; "
+       "a request is admitted when its prompt + max_tokens fit; 0 = "
+       "--max-batch-size x --max-seq-len (default 0)",
+       EngineIntSetter<int64_t>("kv-cache-tokens", 0, &E::kv_cache_tokens)},
       {"max-prefill-tokens", "N",
        absl::StrCat("prompt tokens processed per step (default ",
                     e.max_prefill_tokens, ")"),

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/engine/runtime/engine_test_util.h"
 #include "tests/engine/runtime/fixture_cases.h"
+#include "tests/engine/runtime/internal_engine.h"
 #include "tests/engine/runtime/recording_hooks.h"
 #include "tests/engine/test_util/test_files.h"
 
@@ -32,6 +33,7 @@ using testing::FixtureCase;
 using testing::FixtureOptions;
 using testing::GreedyRequest;
 using testing::LoadFixtureCases;
+using testing::MakeEngine;
 using testing::RecordingHooks;
 using testing::RegisterFixtureAdapters;
 
@@ -68,14 +70,6 @@ class LoadFailureCounter final : public EngineObserver {
  private:
   std::atomic<int> disk_{0};
 };
-
-std::unique_ptr<Engine> MakeEngine(const EngineOptions& options,
-                                   EngineObserver* observer,
-                                   const EngineInternalOptions& internal) {
-  auto engine = EngineImpl::Create(options, observer, internal);
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return engine.ok() ? *std::move(engine) : nullptr;
-}
 
 // Runs `request` to its end and returns its final event and tokens.
 std::pair<GenerationEvent, std::vector<int32_t>> Generate(
@@ -312,7 +306,7 @@ TEST(UnregisterAdapterTest, RequestsSubmittedBeforeItFinishWithTheirVersion) {
 }
 
 TEST(UnregisterAdapterTest, OnReleasedRunsInlineWhenNothingUsesTheAdapter) {
-  auto engine = testing::MakeEngine(FixtureOptions(kModel));
+  auto engine = MakeEngine(FixtureOptions(kModel));
   ASSERT_TRUE(
       engine->RegisterAdapter("qv-r8", FixtureAdapterDir(kModel, "qv-r8"))
           .ok());

@@ -10,12 +10,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/runtime/engine_test_util.h"
 #include "tests/engine/runtime/fixture_cases.h"
+#include "tests/engine/runtime/internal_engine.h"
+#include "tests/engine/runtime/recording_hooks.h"
 
 namespace loraplex::engine {
 namespace {
@@ -31,6 +34,7 @@ using ::testing::HasSubstr;
 using testing::LoadFixtureCases;
 using testing::MakeEngine;
 using testing::MaxAbsDiff;
+using testing::RecordingHooks;
 using testing::RegisterFixtureAdapters;
 using testing::WithFirstEvent;
 
@@ -97,6 +101,97 @@ TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
   const EngineStats stats = engine->Stats();
   EXPECT_LE(stats.resident_adapters_device, 2);  // qv-r8 with attn-r4.
   EXPECT_GT(stats.adapter_misses, 0);
+}
+
+// Note [Paged KV cache] (runtime/kv_cache.h): a cache with room for one
+// max_seq_len sequence serves every case, a few at a time as their
+// reservations fit, with the reference outputs, and ends with every block
+// back in the pool.
+TEST_P(EngineFixtureTest, ASmallKvCacheServesEveryCaseAndReturnsItsBlocks) {
+  const auto cases = LoadFixtureCases(GetParam());
+  EngineOptions options = FixtureOptions(GetParam());
+  options.max_seq_len = 64;
+  options.kv_cache_tokens = 64;
+  auto engine = MakeEngine(options);
+  RegisterFixtureAdapters(*engine, GetParam(), cases);
+  EXPECT_EQ(engine->Stats().kv_tokens_capacity, 64);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const FixtureCase& c : cases) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(
+        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    collectors[i]->Wait();
+    EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
+    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
+              1e-4)
+        << "case " << i;
+  }
+  const EngineStats stats = engine->Stats();
+  EXPECT_EQ(stats.kv_tokens_in_use, 0);
+  EXPECT_EQ(stats.kv_tokens_reserved, 0);
+  EXPECT_EQ(stats.kv_slots_in_use, 0);
+}
+
+// Note [KV waiter] (runtime/engine_step.cc): with room in the KV cache for
+// one short request beside a running one but not for a long one, the long
+// request waits, and the short ones queued after it wait behind it instead
+// of taking the room first (which, repeated, would starve it).
+TEST(KvAdmissionTest, ShortRequestsDoNotOvertakeALongOneWaitingForKv) {
+  const auto cases = LoadFixtureCases("llama-gqa");
+  const FixtureCase& short_case = FindCase(cases, "", 7);
+  const FixtureCase& long_case = FindCase(cases, "", 23);
+  RecordingHooks hooks;
+  EngineInternalOptions internal;
+  internal.hooks = &hooks;
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.max_batch_size = 8;
+  options.max_seq_len = 64;
+  options.kv_cache_tokens = 64;  // Four blocks of 16 tokens.
+  hooks.HoldLoop();              // All are queued before the first admission.
+  auto engine = MakeEngine(options, nullptr, internal);
+  absl::Cleanup release_loop = [&hooks] { hooks.ReleaseLoop(); };
+
+  absl::Mutex mu;
+  std::vector<std::string> started;  // Names, in order of first event.
+  std::vector<std::unique_ptr<Collector>> collectors;
+  auto submit = [&](const std::string& name, const FixtureCase& c,
+                    int32_t max_new_tokens) {
+    GenerationRequest r = GreedyRequest(c);
+    r.stopping.max_new_tokens = max_new_tokens;
+    r.stopping.ignore_eos = true;
+    collectors.push_back(std::make_unique<Collector>());
+    GenerationCallback inner = collectors.back()->Callback();
+    auto seen = std::make_shared<bool>(false);
+    ASSERT_TRUE(engine
+                    ->Submit(r,
+                             [&mu, &started, name, inner,
+                              seen](const GenerationEvent& e) {
+                               {
+                                 absl::MutexLock lock(&mu);
+                                 if (!*seen) started.push_back(name);
+                                 *seen = true;
+                               }
+                               inner(e);
+                             })
+                    .ok());
+  };
+  submit("first", short_case, 9);  // 7 + 9 = 16 tokens: one block.
+  submit("long", long_case, 41);   // 23 + 41 = 64 tokens: all four.
+  for (const char* name : {"short1", "short2", "short3"}) {
+    submit(name, short_case, 9);  // One block each: three would fit.
+  }
+  hooks.ReleaseLoop();
+  for (auto& collector : collectors) {
+    collector->Wait();
+    EXPECT_EQ(collector->final_event().finish_reason, FinishReason::kLength);
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(started.size(), 5u);
+  EXPECT_EQ(started[0], "first");
+  EXPECT_EQ(started[1], "long");
+  EXPECT_EQ(engine->Stats().kv_tokens_reserved, 0);
 }
 
 // Note [Rank rows] (runtime/lora_bank.h): device memory per adapter is
@@ -216,6 +311,15 @@ TEST_F(EngineTest, KvCapacityEndsGenerationWithLength) {
   collector.Wait();
   EXPECT_EQ(collector.tokens().size(), 30u - 23u);
   EXPECT_EQ(collector.final_event().finish_reason, FinishReason::kLength);
+}
+
+TEST(EngineCreateTest, AKvCacheSmallerThanOneSequenceIsRefused) {
+  EngineOptions options = FixtureOptions("llama-gqa");
+  options.max_seq_len = 64;
+  options.kv_cache_tokens = 63;
+  const auto engine = Engine::Create(options);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(engine.status().message(), HasSubstr("kv_cache_tokens 63"));
 }
 
 TEST_F(EngineTest, RejectsBadRequests) {

@@ -1,11 +1,14 @@
 // LlamaModel against the Hugging Face reference: last-position logits within
 // 1e-4 and greedy tokens, for the base model and every PEFT adapter, alone
-// and all in one heterogeneous batch.
+// and all in one heterogeneous batch; with each way of reading the KV cache
+// (AttentionKernel: the paged kernel and the gather path).
 #include "engine/runtime/llama_model.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/lora/lora_adapter.h"
@@ -36,7 +39,7 @@ struct LoadedFixture {
 
 LoadedFixture LoadFixture(const std::string& name,
                           const std::vector<std::string>& adapters,
-                          int64_t batch_slots = 16) {
+                          AttentionKernel attention) {
   LoadedFixture f;
   auto config = LoadModelConfig(FixtureModelDir(name));
   EXPECT_TRUE(config.ok()) << config.status();
@@ -47,6 +50,7 @@ LoadedFixture LoadFixture(const std::string& name,
                                 torch::kFloat32, kMaxSeqLen);
   EXPECT_TRUE(model.ok()) << model.status();
   f.model = *std::move(model);
+  f.model->set_attention_kernel(attention);
   f.bank = std::make_unique<LoraBank>(f.config, /*num_slots=*/4,
                                       /*max_rank=*/32, torch::kCPU,
                                       torch::kFloat32);
@@ -110,8 +114,6 @@ void RunBatchAndCheck(LoadedFixture& f, const std::vector<FixtureCase>& cases) {
   }
 }
 
-class FixtureModelTest : public ::testing::TestWithParam<std::string> {};
-
 std::vector<std::string> AdapterNames(const std::vector<FixtureCase>& cases) {
   std::vector<std::string> names;
   for (const FixtureCase& c : cases) {
@@ -123,9 +125,18 @@ std::vector<std::string> AdapterNames(const std::vector<FixtureCase>& cases) {
   return names;
 }
 
+class FixtureModelTest : public ::testing::TestWithParam<
+                             std::tuple<std::string, AttentionKernel>> {
+ protected:
+  const std::string& Model() const { return std::get<0>(GetParam()); }
+  LoadedFixture Load(const std::vector<FixtureCase>& cases) const {
+    return LoadFixture(Model(), AdapterNames(cases), std::get<1>(GetParam()));
+  }
+};
+
 TEST_P(FixtureModelTest, EachCaseAloneMatchesReference) {
-  const std::vector<FixtureCase> cases = LoadFixtureCases(GetParam());
-  LoadedFixture f = LoadFixture(GetParam(), AdapterNames(cases));
+  const std::vector<FixtureCase> cases = LoadFixtureCases(Model());
+  LoadedFixture f = Load(cases);
   for (const FixtureCase& c : cases) {
     SCOPED_TRACE("adapter '" + c.adapter + "' prompt len " +
                  std::to_string(c.prompt_ids.size()));
@@ -134,15 +145,15 @@ TEST_P(FixtureModelTest, EachCaseAloneMatchesReference) {
 }
 
 TEST_P(FixtureModelTest, AllCasesInOneMixedBatchMatchReference) {
-  const std::vector<FixtureCase> cases = LoadFixtureCases(GetParam());
-  LoadedFixture f = LoadFixture(GetParam(), AdapterNames(cases));
+  const std::vector<FixtureCase> cases = LoadFixtureCases(Model());
+  LoadedFixture f = Load(cases);
   RunBatchAndCheck(f, cases);
 }
 
 TEST_P(FixtureModelTest, ChunkedPrefillEqualsWholePrefill) {
   c10::InferenceMode guard;
-  const std::vector<FixtureCase> cases = LoadFixtureCases(GetParam());
-  LoadedFixture f = LoadFixture(GetParam(), AdapterNames(cases));
+  const std::vector<FixtureCase> cases = LoadFixtureCases(Model());
+  LoadedFixture f = Load(cases);
   for (const FixtureCase& c : cases) {
     if (c.prompt_ids.size() < 5) continue;
     KvCache kv(f.config, 2, kMaxSeqLen, torch::kCPU, torch::kFloat32);
@@ -167,8 +178,21 @@ TEST_P(FixtureModelTest, ChunkedPrefillEqualsWholePrefill) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(HfDev, FixtureModelTest,
-                         ::testing::Values("llama-gqa", "qwen2-bias"));
+INSTANTIATE_TEST_SUITE_P(
+    HfDev, FixtureModelTest,
+    ::testing::Combine(::testing::Values("llama-gqa", "qwen2-bias"),
+                       ::testing::Values(AttentionKernel::kPaged,
+                                         AttentionKernel::kGather)),
+    [](const ::testing::TestParamInfo<FixtureModelTest::ParamType>&
+           param_info) {
+      std::string name =
+          std::get<0>(param_info.param) +
+          (std::get<1>(param_info.param) == AttentionKernel::kPaged
+               ? "_paged"
+               : "_gather");
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 }  // namespace
 }  // namespace loraplex::engine

@@ -46,7 +46,8 @@ std::vector<float> ToVector(const torch::Tensor& row) {
                             t.data_ptr<float>() + t.numel());
 }
 
-class RowIsolationTest : public ::testing::Test {
+// Run with each way attention reads the KV cache (AttentionKernel).
+class RowIsolationTest : public ::testing::TestWithParam<AttentionKernel> {
  protected:
   void SetUp() override {
     cases_ = LoadFixtureCases(kModel);
@@ -59,6 +60,7 @@ class RowIsolationTest : public ::testing::Test {
                                   torch::kFloat32, kMaxSeqLen);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = *std::move(model);
+    model_->set_attention_kernel(GetParam());
     bank_ = std::make_unique<LoraBank>(config_, /*num_slots=*/4,
                                        /*max_rank=*/16, torch::kCPU,
                                        torch::kFloat32);
@@ -164,18 +166,18 @@ class RowIsolationTest : public ::testing::Test {
   std::unique_ptr<LoraBank> bank_;
 };
 
-TEST_F(RowIsolationTest, StaleNonFiniteKvPastARowsLengthIsNeverRead) {
+TEST_P(RowIsolationTest, StaleNonFiniteKvPastARowsLengthIsNeverRead) {
   const FixtureCase& long_case = FindCase(cases_, "qv-r8", 23);
   const FixtureCase& short_case = FindCase(cases_, "all-r16", 1);
-  // The short row's slot holds what a previous occupant left: zeros (a
-  // fresh cache) or NaN (an overflowing adapter). The long row makes every
-  // step read 23+ positions of it.
+  // Every block holds what a previous owner left: zeros (a fresh cache) or
+  // NaN (an overflowing adapter). The long row makes every step of the
+  // gather path read 23+ positions through the short row's block table.
   auto run = [&](float stale) {
     KvCache kv(config_, /*num_slots=*/2, kMaxSeqLen, torch::kCPU,
                torch::kFloat32);
     for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-      kv.keys(l)[1].fill_(stale);
-      kv.values(l)[1].fill_(stale);
+      kv.keys(l).fill_(stale);
+      kv.values(l).fill_(stale);
     }
     Row long_row{0, kQvSlot, long_case.prompt_ids};
     Row short_row{1, kAllSlot, short_case.prompt_ids};
@@ -193,7 +195,7 @@ TEST_F(RowIsolationTest, StaleNonFiniteKvPastARowsLengthIsNeverRead) {
   ExpectBitwiseEqual(long_stale, long_clean, "neighbour row");
 }
 
-TEST_F(RowIsolationTest, PoisonedAdapterRowsChangeNoOtherRow) {
+TEST_P(RowIsolationTest, PoisonedAdapterRowsChangeNoOtherRow) {
   const FixtureCase& a_case = FindCase(cases_, "qv-r8", 7);
   const FixtureCase& bad_case = FindCase(cases_, "all-r16", 7);
   const FixtureCase& c_case = FindCase(cases_, "all-r16", 23);
@@ -229,6 +231,14 @@ TEST_F(RowIsolationTest, PoisonedAdapterRowsChangeNoOtherRow) {
   ExpectBitwiseEqual(poisoned.c, benign.c, "row beside the poisoned one");
   ExpectBitwiseEqual(poisoned.d, benign.d, "row in the poisoned row's slot");
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    AttentionKernels, RowIsolationTest,
+    ::testing::Values(AttentionKernel::kPaged, AttentionKernel::kGather),
+    [](const ::testing::TestParamInfo<AttentionKernel>& param_info) {
+      return std::string(
+          param_info.param == AttentionKernel::kPaged ? "Paged" : "Gather");
+    });
 
 }  // namespace
 }  // namespace loraplex::engine

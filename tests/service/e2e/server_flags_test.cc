@@ -70,6 +70,7 @@ TEST(ServerFlagsTest, ParsesEveryFlagInBothForms) {
       "--max-host-adapters=5",
       "--max-batch-size=4",
       "--max-seq-len=128",
+      "--kv-cache-tokens=5000000000",
       "--max-prefill-tokens=64",
       "--max-queued-requests=9",
       "--max-queued-per-tenant=2",
@@ -96,6 +97,7 @@ TEST(ServerFlagsTest, ParsesEveryFlagInBothForms) {
   EXPECT_EQ(o.engine.max_host_adapters, 5);
   EXPECT_EQ(o.engine.max_batch_size, 4);
   EXPECT_EQ(o.engine.max_seq_len, 128);
+  EXPECT_EQ(o.engine.kv_cache_tokens, int64_t{5000000000});
   EXPECT_EQ(o.engine.max_prefill_tokens, 64);
   EXPECT_EQ(o.engine.max_queued_requests, 9);
   EXPECT_EQ(o.engine.max_queued_per_tenant, 2);
@@ -200,6 +202,7 @@ TEST(ServerFlagsTest, UsageListsEveryFlagWithItsDefault) {
                            "--max-host-adapters=",
                            "--max-batch-size=",
                            "--max-seq-len=",
+                           "--kv-cache-tokens=",
                            "--max-queued-requests=",
                            "--max-queued-per-tenant=",
                            "--shutdown-grace=",
