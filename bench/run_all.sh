@@ -12,11 +12,13 @@
 #   grpc_overhead.json   same closed-loop workload in-process vs over gRPC
 #   cold_adapter.json    upload -> first token; disk load / host hit / device hit
 #   safetensors_header.json  opening files with 1,000-100,000 header entries
+#   decode_context.json  decode step time at contexts 128, 512, 2048 (1.1B
+#                        geometry, B = 16, KV cache filled directly)
 #
 # Usage: bench/run_all.sh [BUILD_DIR]      (default: build)
 # Needs the targets loraplex-server loraplex-loadgen engine_decode_bench
 # make_bench_model engine_serving_bench cold_adapter_bench
-# safetensors_header_bench, python3, and
+# safetensors_header_bench lowrank_svd_bench decode_context_bench, python3, and
 # gnuplot for the PNG (skipped with a warning without it).
 # Env: SWEEP_SECONDS (default 30) per sweep point; THREADS (default 0 = all
 # cores) for the server and the engine benchmarks.
@@ -38,7 +40,8 @@ trap cleanup EXIT
 for binary in service/server/loraplex-server tools/loadgen/loraplex-loadgen \
     bench/engine_decode_bench bench/make_bench_model \
     bench/engine_serving_bench bench/cold_adapter_bench \
-    bench/safetensors_header_bench bench/lowrank_svd_bench; do
+    bench/safetensors_header_bench bench/lowrank_svd_bench \
+    bench/decode_context_bench; do
   [[ -x "$build/$binary" ]] || { echo "run_all: missing $build/$binary (build it first)" >&2; exit 1; }
 done
 loadgen="$build/tools/loadgen/loraplex-loadgen"
@@ -102,6 +105,11 @@ echo "run_all: 1. engine decode" >&2
 # rank-64 adapters holds.
 "$build/bench/engine_decode_bench" --threads "$threads" --ranks 4,8,16,64 \
   > "$results/engine_decode_mixed_ranks.json"
+
+# Decode step time against context length at the TinyLlama-1.1B geometry
+# (KV cache filled directly; about 2 minutes on 2 cores).
+"$build/bench/decode_context_bench" --threads "$threads" \
+  > "$results/decode_context.json"
 
 "$build/bench/safetensors_header_bench" --dir "$work" \
   > "$results/safetensors_header.json"
