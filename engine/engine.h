@@ -89,6 +89,10 @@ struct EngineStats {
   int64_t kv_tokens_reserved = 0;
   int64_t kv_tokens_capacity = 0;
   int64_t resident_adapters_device = 0;
+  // Rank rows of the device adapter pool: owned by resident adapters, and
+  // in all (max_resident_adapters x max_lora_rank).
+  int64_t lora_rank_rows_in_use = 0;
+  int64_t lora_rank_rows_capacity = 0;
   int64_t resident_adapters_host = 0;
   int64_t registered_adapters = 0;
   int64_t steps = 0;

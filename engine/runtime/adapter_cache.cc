@@ -260,6 +260,7 @@ void AdapterCache::FreeSlot(int64_t index) {
   bank_->Clear(index);
   slot = Slot{};
   --device_resident_;
+  device_rows_in_use_ = bank_->capacity_rows() - bank_->free_rows();
 }
 
 void AdapterCache::TouchHost(uint64_t generation) {
@@ -492,6 +493,7 @@ AdapterCache::Acquired AdapterCache::CopyToDevice(uint64_t generation,
   TouchHost(generation);
   target = Slot{id, generation, pin ? 1 : 0, ++clock_, /*occupied=*/true};
   ++device_resident_;
+  device_rows_in_use_ = bank_->capacity_rows() - bank_->free_rows();
   {
     // Warm's registration may have been dropped meanwhile (Poll then frees
     // the slot); a request's is held.

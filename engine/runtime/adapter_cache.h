@@ -180,6 +180,9 @@ class AdapterCache {
 
   int64_t device_resident() const;
   int64_t host_resident() const;
+  // Rank rows of the LoraBank owned by resident adapters (Note [Rank rows]
+  // in lora_bank.h).
+  int64_t device_rows_in_use() const { return device_rows_in_use_; }
 
  private:
   friend class AdapterUse;
@@ -298,6 +301,7 @@ class AdapterCache {
   std::unordered_map<uint64_t, HostEntry> host_;  // By generation.
   std::list<uint64_t> host_lru_;                  // Front = most recently used.
   std::atomic<int64_t> device_resident_{0};
+  std::atomic<int64_t> device_rows_in_use_{0};
   std::atomic<int64_t> host_resident_{0};
 };
 

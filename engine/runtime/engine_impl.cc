@@ -478,6 +478,8 @@ EngineStats EngineImpl::Stats() const {
   stats.kv_tokens_reserved = stat_kv_tokens_reserved_;
   stats.kv_tokens_capacity = kv_tokens_capacity_;
   stats.resident_adapters_device = adapters_->device_resident();
+  stats.lora_rank_rows_in_use = adapters_->device_rows_in_use();
+  stats.lora_rank_rows_capacity = lora_bank_->capacity_rows();
   stats.resident_adapters_host = adapters_->host_resident();
   stats.registered_adapters = adapters_->registered_count();
   stats.steps = stat_steps_;

@@ -102,6 +102,9 @@ constexpr char kLoadHelp[] =
     "copied from host memory to a device slot.";
 constexpr char kResidentHelp[] =
     "Adapters resident in each cache tier (device slots, host memory).";
+constexpr char kLoraRowsHelp[] =
+    "Rank rows of the device adapter pool: owned by resident adapters "
+    "(in_use; an adapter of rank r owns r) and in all (capacity).";
 constexpr char kKvTokensHelp[] =
     "KV cache positions: held by running sequences (in_use, whole blocks), "
     "reserved for what they may generate (reserved, in_use included), and "
@@ -217,6 +220,10 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
                                    kKvTokensHelp, {{"state", "reserved"}})),
       kv_tokens_capacity_(AddGauge(registry, "loraplex_kv_cache_tokens",
                                    kKvTokensHelp, {{"state", "capacity"}})),
+      lora_rows_in_use_(AddGauge(registry, "loraplex_lora_rank_rows",
+                                 kLoraRowsHelp, {{"state", "in_use"}})),
+      lora_rows_capacity_(AddGauge(registry, "loraplex_lora_rank_rows",
+                                   kLoraRowsHelp, {{"state", "capacity"}})),
       queued_requests_(AddGauge(registry, "loraplex_queued_requests",
                                 "Requests waiting for admission.")),
       running_sequences_(AddGauge(registry, "loraplex_running_sequences",
@@ -367,6 +374,8 @@ void ServerMetrics::UpdateEngineStats(const engine::EngineStats& stats) {
   kv_tokens_in_use_.Set(static_cast<double>(stats.kv_tokens_in_use));
   kv_tokens_reserved_.Set(static_cast<double>(stats.kv_tokens_reserved));
   kv_tokens_capacity_.Set(static_cast<double>(stats.kv_tokens_capacity));
+  lora_rows_in_use_.Set(static_cast<double>(stats.lora_rank_rows_in_use));
+  lora_rows_capacity_.Set(static_cast<double>(stats.lora_rank_rows_capacity));
   queued_requests_.Set(stats.queued_requests);
   running_sequences_.Set(stats.running_sequences);
 }

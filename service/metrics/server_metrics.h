@@ -31,6 +31,7 @@
 // | loraplex_kv_slots_in_use                       | gauge     |                     |
 // | loraplex_kv_slots_capacity                     | gauge     |                     |
 // | loraplex_kv_cache_tokens                       | gauge     | state               |
+// | loraplex_lora_rank_rows                        | gauge     | state               |
 // | loraplex_queued_requests                       | gauge     |                     |
 // | loraplex_running_sequences                     | gauge     |                     |
 // With --metrics-adapter-labels=N >= 1 (Note [Adapter metric labels] in
@@ -183,6 +184,8 @@ class ServerMetrics final : public engine::EngineObserver {
   prometheus::Gauge& kv_tokens_in_use_;
   prometheus::Gauge& kv_tokens_reserved_;
   prometheus::Gauge& kv_tokens_capacity_;
+  prometheus::Gauge& lora_rows_in_use_;
+  prometheus::Gauge& lora_rows_capacity_;
   prometheus::Gauge& queued_requests_;
   prometheus::Gauge& running_sequences_;
 

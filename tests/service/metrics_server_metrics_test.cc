@@ -73,6 +73,8 @@ TEST_F(ServerMetricsTest, EveryDocumentedFamilyIsExportedWithHelp) {
            "loraplex_adapters_registered",
            "loraplex_kv_slots_in_use",
            "loraplex_kv_slots_capacity",
+           "loraplex_kv_cache_tokens",
+           "loraplex_lora_rank_rows",
            "loraplex_queued_requests",
            "loraplex_running_sequences",
        }) {
@@ -257,6 +259,11 @@ TEST_F(ServerMetricsTest, SetsGaugesFromEngineStats) {
   stats.resident_adapters_device = 4;
   stats.resident_adapters_host = 9;
   stats.registered_adapters = 12;
+  stats.kv_tokens_in_use = 320;
+  stats.kv_tokens_reserved = 1024;
+  stats.kv_tokens_capacity = 4096;
+  stats.lora_rank_rows_in_use = 40;
+  stats.lora_rank_rows_capacity = 1024;
   metrics_->UpdateEngineStats(stats);
   std::string text = Scrape(registry_);
   EXPECT_THAT(text, HasSubstr(Line("loraplex_queued_requests", "5")));
@@ -268,6 +275,19 @@ TEST_F(ServerMetricsTest, SetsGaugesFromEngineStats) {
   EXPECT_THAT(
       text, HasSubstr(Line("loraplex_adapters_resident{tier=\"host\"}", "9")));
   EXPECT_THAT(text, HasSubstr(Line("loraplex_adapters_registered", "12")));
+  EXPECT_THAT(text, HasSubstr(Line("loraplex_kv_cache_tokens{state=\"in_use\"}",
+                                   "320")));
+  EXPECT_THAT(
+      text,
+      HasSubstr(Line("loraplex_kv_cache_tokens{state=\"reserved\"}", "1024")));
+  EXPECT_THAT(
+      text,
+      HasSubstr(Line("loraplex_kv_cache_tokens{state=\"capacity\"}", "4096")));
+  EXPECT_THAT(
+      text, HasSubstr(Line("loraplex_lora_rank_rows{state=\"in_use\"}", "40")));
+  EXPECT_THAT(
+      text,
+      HasSubstr(Line("loraplex_lora_rank_rows{state=\"capacity\"}", "1024")));
   stats.queued_requests = 0;
   metrics_->UpdateEngineStats(stats);
   text = Scrape(registry_);

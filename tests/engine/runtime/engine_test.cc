@@ -217,6 +217,8 @@ TEST(RankAwareCacheTest, LowRankAdaptersShareTheRoomOfOneMaxRankAdapter) {
   }
   EXPECT_EQ(engine->Stats().resident_adapters_device, 4);
   EXPECT_EQ(engine->Stats().adapter_evictions, 0);
+  EXPECT_EQ(engine->Stats().lora_rank_rows_in_use, 16);
+  EXPECT_EQ(engine->Stats().lora_rank_rows_capacity, 16);
   std::vector<std::unique_ptr<Collector>> collectors;
   for (const std::string& id : ids) {
     GenerationRequest r = GreedyRequest(c);
@@ -237,6 +239,9 @@ TEST(RankAwareCacheTest, LowRankAdaptersShareTheRoomOfOneMaxRankAdapter) {
   ASSERT_TRUE(engine->LoadAdapter("all-r16").ok());
   EXPECT_EQ(engine->Stats().resident_adapters_device, 1);
   EXPECT_EQ(engine->Stats().adapter_evictions, 4);
+  EXPECT_EQ(engine->Stats().lora_rank_rows_in_use, 16);
+  ASSERT_TRUE(engine->EvictAdapter("all-r16").ok());
+  EXPECT_EQ(engine->Stats().lora_rank_rows_in_use, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(HfDev, EngineFixtureTest,
