@@ -5,7 +5,8 @@
 // is measured). Only the base model: attention over the cache is what grows
 // with C. --attention paged|gather picks how attention reads the cache
 // (AttentionKernel in llama_model.h; default: the device's). Prints one JSON
-// object; --help lists the flags.
+// object; --help lists the flags. With --prefill P it times one row's
+// P-token prompt, prefilled in chunks of --chunk, instead.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -43,6 +44,10 @@ struct BenchOptions : BenchGeometry {
   std::string contexts = "128,512,2048";
   int64_t steps = 4;    // Timed decode steps per repeat.
   int64_t repeats = 3;  // Best of.
+  // With --prefill P > 0, only one row's prompt of P tokens is timed
+  // instead, in chunks of --chunk tokens (the engine's max_prefill_tokens).
+  int64_t prefill = 0;
+  int64_t chunk = 512;
   int64_t threads = 0;
   std::string device = "cpu";
   std::string dtype = "float32";
@@ -81,7 +86,8 @@ int Run(const BenchOptions& o) {
     std::cerr << dtype.status() << "\n";
     return 1;
   }
-  const int64_t longest = *std::max_element(contexts.begin(), contexts.end());
+  const int64_t longest =
+      std::max(o.prefill, *std::max_element(contexts.begin(), contexts.end()));
   auto model = LlamaModel::FromTensors(config, RandomWeights(config), *device,
                                        *dtype, longest + o.steps + 1);
   if (!model.ok()) {
@@ -97,7 +103,32 @@ int Run(const BenchOptions& o) {
     return 2;
   }
   nlohmann::json results = nlohmann::json::array();
-  for (int64_t context : contexts) {
+  if (o.prefill > 0) {
+    // Prefill: one row, the prompt in chunks, each chunk's attention over
+    // everything before it.
+    double best = 1e30;
+    for (int64_t repeat = 0; repeat <= o.repeats; ++repeat) {
+      KvCache kv(config, 1, o.prefill + 1, *device, *dtype);
+      const auto start = std::chrono::steady_clock::now();
+      for (int64_t pos = 0; pos < o.prefill; pos += o.chunk) {
+        const int64_t n = std::min(o.chunk, o.prefill - pos);
+        std::vector<int32_t> tokens(n, 1);
+        std::vector<ForwardRow> rows = {
+            ForwardRow{0, pos, n, -1, /*logits=*/pos + n == o.prefill}};
+        (*model)->Forward(tokens, rows, kv, nullptr);
+      }
+      const double seconds = std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+      if (repeat > 0) best = std::min(best, seconds);
+    }
+    results.push_back(
+        {{"prefill_tokens", o.prefill},
+         {"chunk", o.chunk},
+         {"seconds", best},
+         {"tokens_per_s", static_cast<double>(o.prefill) / best}});
+  }
+  for (int64_t context : o.prefill > 0 ? std::vector<int64_t>{} : contexts) {
     KvCache kv(config, o.batch, context + o.steps + 1, *device, *dtype);
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
       kv.keys(l).normal_();
@@ -172,6 +203,8 @@ int main(int argc, char** argv) {
                                           {"batch", &o.batch},
                                           {"steps", &o.steps},
                                           {"repeats", &o.repeats},
+                                          {"prefill", &o.prefill},
+                                          {"chunk", &o.chunk},
                                           {"threads", &o.threads}};
   std::map<std::string, std::string*> strings = {{"contexts", &o.contexts},
                                                  {"device", &o.device},
