@@ -19,6 +19,15 @@ ModelConfig BenchModelConfig(const BenchGeometry& g) {
   return c;
 }
 
+std::map<std::string, int64_t*> GeometryFlags(BenchGeometry& g) {
+  return {{"hidden", &g.hidden},
+          {"layers", &g.layers},
+          {"heads", &g.heads},
+          {"kv-heads", &g.kv_heads},
+          {"intermediate", &g.intermediate},
+          {"vocab", &g.vocab}};
+}
+
 std::map<std::string, torch::Tensor> RandomWeights(const ModelConfig& c) {
   std::map<std::string, torch::Tensor> w;
   auto rnd = [](std::vector<int64_t> shape) {

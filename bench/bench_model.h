@@ -22,6 +22,10 @@ struct BenchGeometry {
 
 ModelConfig BenchModelConfig(const BenchGeometry& g);
 
+// The geometry's command-line flags (--hidden, --layers, --heads,
+// --kv-heads, --intermediate, --vocab), for ParseBenchFlags.
+std::map<std::string, int64_t*> GeometryFlags(BenchGeometry& g);
+
 // Every weight a Llama checkpoint of `config` has, N(0, 0.02), norms 1.
 std::map<std::string, torch::Tensor> RandomWeights(const ModelConfig& config);
 

@@ -194,18 +194,13 @@ int Run(const BenchOptions& o) {
 
 int main(int argc, char** argv) {
   loraplex::engine::BenchOptions o;
-  std::map<std::string, int64_t*> ints = {{"hidden", &o.hidden},
-                                          {"layers", &o.layers},
-                                          {"heads", &o.heads},
-                                          {"kv-heads", &o.kv_heads},
-                                          {"intermediate", &o.intermediate},
-                                          {"vocab", &o.vocab},
-                                          {"batch", &o.batch},
-                                          {"steps", &o.steps},
-                                          {"repeats", &o.repeats},
-                                          {"prefill", &o.prefill},
-                                          {"chunk", &o.chunk},
-                                          {"threads", &o.threads}};
+  std::map<std::string, int64_t*> ints = loraplex::engine::GeometryFlags(o);
+  ints.insert({{"batch", &o.batch},
+               {"steps", &o.steps},
+               {"repeats", &o.repeats},
+               {"prefill", &o.prefill},
+               {"chunk", &o.chunk},
+               {"threads", &o.threads}});
   std::map<std::string, std::string*> strings = {{"contexts", &o.contexts},
                                                  {"device", &o.device},
                                                  {"dtype", &o.dtype},

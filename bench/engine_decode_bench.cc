@@ -260,19 +260,14 @@ int Run(const BenchOptions& o) {
 
 int main(int argc, char** argv) {
   loraplex::engine::BenchOptions o;
-  std::map<std::string, int64_t*> ints = {{"hidden", &o.hidden},
-                                          {"layers", &o.layers},
-                                          {"heads", &o.heads},
-                                          {"kv-heads", &o.kv_heads},
-                                          {"intermediate", &o.intermediate},
-                                          {"vocab", &o.vocab},
-                                          {"batch", &o.batch},
-                                          {"adapters", &o.adapters},
-                                          {"rank", &o.rank},
-                                          {"context", &o.context},
-                                          {"steps", &o.steps},
-                                          {"repeats", &o.repeats},
-                                          {"threads", &o.threads}};
+  std::map<std::string, int64_t*> ints = loraplex::engine::GeometryFlags(o);
+  ints.insert({{"batch", &o.batch},
+               {"adapters", &o.adapters},
+               {"rank", &o.rank},
+               {"context", &o.context},
+               {"steps", &o.steps},
+               {"repeats", &o.repeats},
+               {"threads", &o.threads}});
   std::map<std::string, std::string*> strings = {{"targets", &o.targets},
                                                  {"ranks", &o.ranks},
                                                  {"device", &o.device},

@@ -117,7 +117,6 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     engine->kv_cache_ =
         std::make_unique<KvCache>(config, options.max_batch_size, max_seq_len,
                                   device, dtype, options.kv_cache_tokens);
-    engine->kv_tokens_capacity_ = engine->kv_cache_->capacity_tokens();
     // Every stack of the bank is allocated here: a device that is too small
     // fails the start, not a request later.
     engine->lora_bank_ = LoraBank::WithRows(
@@ -145,7 +144,7 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
         "(%d rank rows: %d adapters of rank %d, more of lower rank), "
         "reserved on %s",
         static_cast<int64_t>(engine->kv_cache_->bytes() >> 20),
-        engine->kv_tokens_capacity_, KvCache::kBlockTokens,
+        engine->kv_cache_->capacity_tokens(), KvCache::kBlockTokens,
         options.max_batch_size, max_seq_len,
         static_cast<int64_t>(engine->lora_bank_->bytes() >> 20),
         engine->lora_bank_->capacity_rows(), options.max_resident_adapters,
@@ -476,7 +475,8 @@ EngineStats EngineImpl::Stats() const {
   stats.kv_slots_total = options_.max_batch_size;
   stats.kv_tokens_in_use = stat_kv_tokens_in_use_;
   stats.kv_tokens_reserved = stat_kv_tokens_reserved_;
-  stats.kv_tokens_capacity = kv_tokens_capacity_;
+  // Fixed at Create, like the bank's rows: safe to read from any thread.
+  stats.kv_tokens_capacity = kv_cache_->capacity_tokens();
   stats.resident_adapters_device = adapters_->device_resident();
   stats.lora_rank_rows_in_use = adapters_->device_rows_in_use();
   stats.lora_rank_rows_capacity = lora_bank_->capacity_rows();

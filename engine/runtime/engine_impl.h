@@ -181,7 +181,6 @@ class EngineImpl final : public Engine {
   std::atomic<int64_t> stat_kv_in_use_{0};
   std::atomic<int64_t> stat_kv_tokens_in_use_{0};
   std::atomic<int64_t> stat_kv_tokens_reserved_{0};
-  int64_t kv_tokens_capacity_ = 0;  // Set by Create.
 
   std::thread loop_;
 };

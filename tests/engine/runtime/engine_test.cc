@@ -38,17 +38,21 @@ using testing::RecordingHooks;
 using testing::RegisterFixtureAdapters;
 using testing::WithFirstEvent;
 
-class EngineFixtureTest : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(EngineFixtureTest, ConcurrentMixedAdaptersMatchReference) {
-  const auto cases = LoadFixtureCases(GetParam());
-  auto engine = MakeEngine(FixtureOptions(GetParam()));
-  RegisterFixtureAdapters(*engine, GetParam(), cases);
+// Submits every case at once (greedy), waits for all and expects each to
+// give the reference tokens and last logits (1e-4). Returns the collectors,
+// or none (and a failure) when a Submit fails.
+std::vector<std::unique_ptr<Collector>> RunAllAndExpectReference(
+    Engine& engine, const std::vector<FixtureCase>& cases) {
   std::vector<std::unique_ptr<Collector>> collectors;
   for (const FixtureCase& c : cases) {
     collectors.push_back(std::make_unique<Collector>());
-    ASSERT_TRUE(
-        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
+    const auto submitted =
+        engine.Submit(GreedyRequest(c), collectors.back()->Callback());
+    if (!submitted.ok()) {
+      ADD_FAILURE() << submitted.status();
+      for (size_t i = 0; i + 1 < collectors.size(); ++i) collectors[i]->Wait();
+      return {};
+    }
   }
   for (size_t i = 0; i < cases.size(); ++i) {
     collectors[i]->Wait();
@@ -56,6 +60,19 @@ TEST_P(EngineFixtureTest, ConcurrentMixedAdaptersMatchReference) {
     EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
               1e-4)
         << "case " << i;
+  }
+  return collectors;
+}
+
+class EngineFixtureTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineFixtureTest, ConcurrentMixedAdaptersMatchReference) {
+  const auto cases = LoadFixtureCases(GetParam());
+  auto engine = MakeEngine(FixtureOptions(GetParam()));
+  RegisterFixtureAdapters(*engine, GetParam(), cases);
+  const std::vector<std::unique_ptr<Collector>> collectors =
+      RunAllAndExpectReference(*engine, cases);
+  for (size_t i = 0; i < collectors.size(); ++i) {
     EXPECT_EQ(collectors[i]->final_event().finish_reason,
               FinishReason::kLength);
     EXPECT_EQ(collectors[i]->num_finished_events(), 1);
@@ -86,18 +103,7 @@ TEST_P(EngineFixtureTest, SmallPrefillBudgetAndOneDeviceSlotStillMatch) {
   options.max_host_adapters = 1;  // ... and they are re-read from disk.
   auto engine = MakeEngine(options);
   RegisterFixtureAdapters(*engine, GetParam(), cases);
-  std::vector<std::unique_ptr<Collector>> collectors;
-  for (const FixtureCase& c : cases) {
-    collectors.push_back(std::make_unique<Collector>());
-    ASSERT_TRUE(
-        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
-  }
-  for (size_t i = 0; i < cases.size(); ++i) {
-    collectors[i]->Wait();
-    EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
-    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
-              1e-4);
-  }
+  RunAllAndExpectReference(*engine, cases);
   const EngineStats stats = engine->Stats();
   EXPECT_LE(stats.resident_adapters_device, 2);  // qv-r8 with attn-r4.
   EXPECT_GT(stats.adapter_misses, 0);
@@ -115,19 +121,7 @@ TEST_P(EngineFixtureTest, ASmallKvCacheServesEveryCaseAndReturnsItsBlocks) {
   auto engine = MakeEngine(options);
   RegisterFixtureAdapters(*engine, GetParam(), cases);
   EXPECT_EQ(engine->Stats().kv_tokens_capacity, 64);
-  std::vector<std::unique_ptr<Collector>> collectors;
-  for (const FixtureCase& c : cases) {
-    collectors.push_back(std::make_unique<Collector>());
-    ASSERT_TRUE(
-        engine->Submit(GreedyRequest(c), collectors.back()->Callback()).ok());
-  }
-  for (size_t i = 0; i < cases.size(); ++i) {
-    collectors[i]->Wait();
-    EXPECT_EQ(collectors[i]->tokens(), cases[i].greedy_ids) << "case " << i;
-    EXPECT_LT(MaxAbsDiff(collectors[i]->last_logits(), cases[i].last_logits),
-              1e-4)
-        << "case " << i;
-  }
+  RunAllAndExpectReference(*engine, cases);
   const EngineStats stats = engine->Stats();
   EXPECT_EQ(stats.kv_tokens_in_use, 0);
   EXPECT_EQ(stats.kv_tokens_reserved, 0);
